@@ -1,0 +1,87 @@
+"""Argument checks shared by the whole library.
+
+Every user-facing check goes through here, so every message has the same form:
+the argument's name, what was expected, and what was got. All raise
+``ValueError`` or ``TypeError`` before any work is done.
+"""
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+def check_int(name: str, value: object, *, minimum: int | None = None) -> int:
+    """Check that ``value`` is an int (not a bool) and at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_float(
+    name: str, value: object, *, minimum: float | None = None, maximum: float | None = None,
+    min_inclusive: bool = True, max_inclusive: bool = True,
+) -> float:
+    """Check that ``value`` is a real number inside the given bounds."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if value != value:
+        raise ValueError(f"{name} must not be NaN")
+    if minimum is not None and (value < minimum or (not min_inclusive and value == minimum)):
+        op = ">=" if min_inclusive else ">"
+        raise ValueError(f"{name} must be {op} {minimum}, got {value}")
+    if maximum is not None and (value > maximum or (not max_inclusive and value == maximum)):
+        op = "<=" if max_inclusive else "<"
+        raise ValueError(f"{name} must be {op} {maximum}, got {value}")
+    return value
+
+
+def check_divisible(name: str, value: int, divisor_name: str, divisor: int) -> None:
+    """Check that ``divisor`` divides ``value``."""
+    if value % divisor != 0:
+        raise ValueError(
+            f"{name} ({value}) must be divisible by {divisor_name} ({divisor})"
+        )
+
+
+def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
+    """Check that ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def check_tensor(name: str, x: object, *, min_ndim: int = 0, floating: bool = True) -> Tensor:
+    """Check that ``x`` is a tensor with at least ``min_ndim`` dims (floating if asked)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < min_ndim:
+        raise ValueError(
+            f"{name} must have at least {min_ndim} dims, got shape {tuple(x.shape)}"
+        )
+    if floating and not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating tensor, got dtype {x.dtype}")
+    return x
+
+
+def check_last_dim(name: str, x: Tensor, expected: int, what: str = "") -> None:
+    """Check the size of the last dimension of ``x``."""
+    if x.shape[-1] != expected:
+        extra = f" ({what})" if what else ""
+        raise ValueError(
+            f"{name} must have last dimension {expected}{extra}, got shape {tuple(x.shape)}"
+        )
+
+
+def check_broadcastable(name: str, shape: Sequence[int], target: Sequence[int]) -> None:
+    """Check that ``shape`` broadcasts to ``target`` (without changing ``target``)."""
+    try:
+        out = torch.broadcast_shapes(tuple(shape), tuple(target))
+    except RuntimeError:
+        out = None
+    if out is None or tuple(out) != tuple(target):
+        raise ValueError(
+            f"{name} of shape {tuple(shape)} does not broadcast to {tuple(target)}"
+        )
