@@ -1,0 +1,91 @@
+"""The attention registry: every mechanism buildable by name with one signature.
+
+A model (or ``attnlab train --model NAME``) asks for a mechanism by name and
+gets a module called as ``module(query, key=None, value=None, *, mask=None,
+cache=None)``. Adding a mechanism is one builder function and one register line.
+"""
+
+from collections.abc import Callable
+
+from torch import Tensor, nn
+
+from ..registry import ATTENTION
+from .additive import AdditiveAttention
+from .cache import KVCache
+from .multihead import MultiHeadAttention
+from .simple import SimpleSelfAttention
+
+Builder = Callable[..., nn.Module]
+
+
+class _SelfOnly(nn.Module):
+    """Adapts a ``(x, mask)`` module to the ``(query, key, value, *, mask, cache)`` call."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, query: Tensor, key: Tensor | None = None, value: Tensor | None = None, *,
+                mask: Tensor | None = None, cache: KVCache | None = None) -> Tensor:
+        if key is not None or cache is not None:
+            raise ValueError("this mechanism supports self-attention without a cache only")
+        return self.inner(query, mask)
+
+
+def build(name: str, embed_dim: int, num_heads: int, *, causal: bool = False,
+          kdim: int | None = None, dropout: float = 0.0, window: int | None = None,
+          rotary: nn.Module | None = None, bias: bool = True) -> nn.Module:
+    """Build the mechanism registered as ``name`` (``ValueError`` lists the valid names)."""
+    builder = ATTENTION.get(name)
+    return builder(embed_dim, num_heads, causal=causal, kdim=kdim, dropout=dropout,
+                   window=window, rotary=rotary, bias=bias)
+
+
+@ATTENTION.register("multihead", help="multi-head attention (Vaswani et al. 2017)")
+def _multihead(embed_dim, num_heads, *, kdim=None, **kw):
+    return MultiHeadAttention(embed_dim, num_heads, kdim=kdim, vdim=kdim, **kw)
+
+
+@ATTENTION.register("gqa", help="grouped-query attention: H/4 key/value heads (Ainslie 2023)")
+def _gqa(embed_dim, num_heads, *, kdim=None, **kw):
+    groups = num_heads // 4 if num_heads % 4 == 0 else 1
+    return MultiHeadAttention(embed_dim, num_heads, num_kv_heads=groups, kdim=kdim, vdim=kdim,
+                              **kw)
+
+
+@ATTENTION.register("mqa", help="multi-query attention: one key/value head (Shazeer 2019)")
+def _mqa(embed_dim, num_heads, *, kdim=None, **kw):
+    return MultiHeadAttention(embed_dim, num_heads, num_kv_heads=1, kdim=kdim, vdim=kdim, **kw)
+
+
+@ATTENTION.register("local", help="sliding-window multi-head attention (window 8 by default)")
+def _local(embed_dim, num_heads, *, kdim=None, window=None, **kw):
+    return MultiHeadAttention(embed_dim, num_heads, kdim=kdim, vdim=kdim,
+                              window=8 if window is None else window, **kw)
+
+
+@ATTENTION.register("selfhead", help="single-head attention with Q/K/V/out projections")
+def _selfhead(embed_dim, num_heads, *, kdim=None, **kw):
+    return MultiHeadAttention(embed_dim, 1, kdim=kdim, vdim=kdim, **kw)
+
+
+@ATTENTION.register("causal", help="multi-head attention that never looks ahead")
+def _causal(embed_dim, num_heads, *, kdim=None, causal=True, **kw):
+    return MultiHeadAttention(embed_dim, num_heads, kdim=kdim, vdim=kdim, causal=True, **kw)
+
+
+@ATTENTION.register("additive", help="additive (Bahdanau 2015) attention with a scoring MLP")
+def _additive(embed_dim, num_heads, *, kdim=None, causal=False, window=None, dropout=0.0,
+              rotary=None, bias=True):
+    if rotary is not None:
+        raise ValueError("additive attention has no dot product to rotate: use absolute "
+                         "positions (sinusoidal or learned) with it")
+    return AdditiveAttention(embed_dim, kdim=kdim, causal=causal, window=window, dropout=dropout)
+
+
+@ATTENTION.register("simple", help="weightless self-attention softmax(X Xᵀ/√E) X")
+def _simple(embed_dim, num_heads, *, kdim=None, causal=False, window=None, rotary=None, **kw):
+    if causal or window is not None or rotary is not None or kdim not in (None, embed_dim):
+        raise ValueError("'simple' attention has no weights: it supports unmasked "
+                         "self-attention only (no causal, window, rotary or cross-attention)")
+    return _SelfOnly(SimpleSelfAttention())

@@ -1,0 +1,283 @@
+"""Scaled dot-product attention: validation, dispatch, and the public functions.
+
+``scaled_dot_product_attention`` computes ``softmax(Q Kᵀ · scale + bias) V``
+(Vaswani et al., 2017, "Attention Is All You Need", eq. 1) and picks the
+cheapest exact path:
+
+====================  ==============================================================
+path                  when
+====================  ==============================================================
+``fused``             PyTorch's fused kernel (no weights materialised); ``causal``
+                      with ``L == S`` uses its ``is_causal``; ``L > S`` runs it on the
+                      last ``S`` queries (the first ``L - S`` see nothing); ``L == 1``
+                      sees every key.
+``offset-causal``     ``causal`` with ``1 < L < S``: per-block masks (see windowed.py).
+``windowed``          ``window`` set: only the band is computed (see windowed.py).
+``math``              weights are wanted, or a mask with a query axis meets a window.
+====================  ==============================================================
+
+``plan(...)`` returns the path and the reason in words; the dispatcher logs it
+at DEBUG level on the ``attnlab`` logger.
+
+Shape letters: L queries, S keys, E query/key width, Ev value width, H query
+heads, G key/value heads (grouped-query attention: G divides H).
+"""
+
+import logging
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .._validate import check_float, check_tensor
+from .masks import blocked_rows, check_mask, check_window, merge_masks, visibility
+from .reference import math_attention, math_weights
+from .windowed import offset_causal_attention, windowed_attention
+
+log = logging.getLogger("attnlab")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which path computes an attention call, and why (in plain words)."""
+
+    path: str
+    reason: str
+
+
+def scaled_dot_product_attention(
+    query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None, *,
+    causal: bool = False, window: int | None = None, scale: float | None = None,
+    dropout_p: float = 0.0,
+) -> Tensor:
+    r"""Attention: :math:`\mathrm{softmax}(Q K^\top \cdot \mathrm{scale} + \mathrm{bias})\,V`.
+
+    Args:
+        query: ``(..., L, E)`` queries.
+        key: ``(..., S, E)`` keys.
+        value: ``(..., S, Ev)`` values. Leading dims of the three broadcast.
+        mask: Bool (``True`` = may attend) or float (additive bias), broadcastable
+            to ``(..., L, S)``.
+        causal: Bottom-right aligned causality: query ``i`` sees key ``j`` iff
+            ``j <= i + S - L``.
+        window: Keep key ``j`` iff ``|i + S - L - j| < window``.
+        scale: Score scale; default ``1 / sqrt(E)``.
+        dropout_p: Dropout probability on the weights (applied whenever > 0).
+
+    Shape:
+        Returns ``(..., L, Ev)``. A query that sees no key gets zeros.
+
+    Raises:
+        TypeError: Non-tensor inputs, integer tensors, integer masks.
+        ValueError: Mismatched widths/lengths, non-broadcastable masks, bad
+            ``window``/``scale``/``dropout_p``.
+
+    Example:
+        >>> import attnlab as al
+        >>> q, k, v = torch.randn(2, 3, 5, 8), torch.randn(2, 3, 7, 8), torch.randn(2, 3, 7, 4)
+        >>> al.scaled_dot_product_attention(q, k, v, causal=True).shape
+        torch.Size([2, 3, 5, 4])
+
+    Conventions vs other libraries: the mask polarity is SDPA's; ``causal`` is
+    bottom-right aligned (SDPA's ``is_causal`` is top-left when ``L != S``).
+    """
+    mask, scale, window = _check(query, key, value, mask, window, scale, dropout_p)
+    return attend(query, key, value, mask, causal=causal, window=window, scale=scale,
+                  dropout_p=dropout_p)
+
+
+def attention_weights(
+    query: Tensor, key: Tensor, mask: Tensor | None = None, *, causal: bool = False,
+    window: int | None = None, scale: float | None = None,
+) -> Tensor:
+    """The attention weights ``softmax(Q Kᵀ · scale + bias)``, materialised.
+
+    Args:
+        query: ``(..., L, E)``.
+        key: ``(..., S, E)``.
+        mask: As in :func:`scaled_dot_product_attention`.
+        causal: As in :func:`scaled_dot_product_attention`.
+        window: As in :func:`scaled_dot_product_attention`.
+        scale: Default ``1 / sqrt(E)``.
+
+    Shape:
+        Returns ``(..., L, S)``; each row sums to 1, or to 0 if it sees no key.
+
+    Example:
+        >>> import attnlab as al
+        >>> w = al.attention_weights(torch.randn(4, 3), torch.randn(6, 3), causal=True)
+        >>> w.shape, bool(torch.allclose(w.sum(-1), torch.ones(4)))
+        (torch.Size([4, 6]), True)
+    """
+    mask, scale, window = _check(query, key, None, mask, window, scale, 0.0)
+    return math_weights(query, key, mask, causal=causal, window=window, scale=scale)
+
+
+def plan(
+    L: int, S: int, mask: Tensor | None, *, causal: bool, window: int | None,
+    need_weights: bool = False,
+) -> Plan:
+    """Choose the path for one attention call and say why."""
+    if need_weights:
+        return Plan("math", "the attention weights were requested")
+    if window is not None and window >= L + S:
+        window = None  # a window this wide hides nothing
+    if window is not None:
+        if mask is not None and mask.dim() >= 2 and mask.shape[-2] != 1:
+            return Plan("math", "a mask with a query axis cannot be banded; window needs math")
+        return Plan("windowed", "window set: only the band around each query is computed")
+    if causal and mask is not None:
+        return Plan("fused", "causal merged into the given mask (fused kernel, one mask)")
+    if causal and 1 < L < S:
+        return Plan("offset-causal", "causal with 1 < L < S: bottom-right blocks")
+    return Plan("fused", "fused kernel")
+
+
+def attend(
+    query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None, *, causal: bool,
+    window: int | None, scale: float, dropout_p: float, need_weights: bool = False,
+) -> tuple[Tensor, Tensor] | Tensor:
+    """Dispatch on validated inputs; returns ``out`` or ``(out, weights)`` if ``need_weights``.
+
+    Also accepts grouped-query heads: query ``(B, H, L, E)`` with key/value
+    ``(B, G, S, E)``, G dividing H; key/value head g serves query heads
+    ``g·H/G ... (g+1)·H/G - 1``.
+    """
+    L, S = query.shape[-2], key.shape[-2]
+    groups = _groups(query, key)
+    choice = plan(L, S, mask, causal=causal, window=window, need_weights=need_weights)
+    log.debug("attention L=%d S=%d: %s (%s)", L, S, choice.path, choice.reason)
+    if choice.path == "math":
+        q = query if groups == 1 else query.unflatten(-3, (key.shape[-3], groups))
+        k, v = (key, value) if groups == 1 else (key.unsqueeze(-3), value.unsqueeze(-3))
+        m = mask if groups == 1 or mask is None else _split_mask_heads(mask, key.shape[-3], groups)
+        out, weights = math_attention(q, k, v, m, causal=causal, window=window, scale=scale,
+                                      dropout_p=dropout_p)  # (B, G, H/G, L, Ev) when grouped
+        if groups > 1:
+            out, weights = out.flatten(-4, -3), weights.flatten(-4, -3)  # (B, H, L, .)
+        return (out, weights) if need_weights else out
+    if groups > 1 and choice.path != "fused":
+        key = key.repeat_interleave(groups, dim=-3)  # (B, H, S, E)
+        value = value.repeat_interleave(groups, dim=-3)
+    if choice.path == "windowed":
+        return _windowed(query, key, value, mask, causal=causal, window=window, scale=scale,
+                         dropout_p=dropout_p)
+    if choice.path == "offset-causal":
+        batch = query.shape[:-2]
+        q, k, v = _flatten(query, key, value)
+        out = offset_causal_attention(q, k, v, scale=scale, dropout_p=dropout_p)
+        return out.view(*batch, L, -1)
+    return _fused(query, key, value, mask, causal=causal, scale=scale, dropout_p=dropout_p,
+                  gqa=groups > 1)
+
+
+def _fused(
+    query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None, *, causal: bool,
+    scale: float, dropout_p: float, gqa: bool,
+) -> Tensor:
+    L, S = query.shape[-2], key.shape[-2]
+    if causal and mask is not None:
+        mask = merge_masks(mask, visibility(L, S, causal=True, window=None, device=query.device))
+        causal = False
+    if causal and L > S:  # the first L - S queries see no key
+        out = F.scaled_dot_product_attention(
+            query[..., L - S:, :], key, value, dropout_p=dropout_p, is_causal=True, scale=scale,
+            enable_gqa=gqa,
+        )
+        return F.pad(out, (0, 0, L - S, 0))
+    empty = None
+    if mask is not None:
+        empty = blocked_rows(mask)  # (..., L): rows that see nothing
+        if bool(empty.any()):
+            mask = mask.masked_fill(empty[..., None], True if mask.dtype == torch.bool else 0.0)
+        else:
+            empty = None
+        if mask.is_floating_point():
+            mask = mask.to(query.dtype)
+    out = F.scaled_dot_product_attention(
+        query, key, value, attn_mask=mask, dropout_p=dropout_p,
+        is_causal=causal and L == S, scale=scale, enable_gqa=gqa,
+    )
+    return out if empty is None else out.masked_fill(empty[..., None], 0.0)
+
+
+def _windowed(
+    query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None, *, causal: bool,
+    window: int | None, scale: float, dropout_p: float,
+) -> Tensor:
+    assert window is not None
+    batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    L, S = query.shape[-2], key.shape[-2]
+    q, k, v = _flatten(query, key, value)
+    key_mask = None
+    if mask is not None:  # (..., 1, S) -> (N, S) or (1, S)
+        key_mask = mask.expand(*batch, 1, S).reshape(-1, S) if mask.dim() > 2 else mask.view(1, S)
+    out = windowed_attention(q, k, v, key_mask, window=window, causal=causal, scale=scale,
+                             dropout_p=dropout_p)
+    return out.view(*batch, L, -1)
+
+
+def _flatten(query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Broadcast leading dims and flatten them: ``(..., X, C)`` -> ``(N, X, C)``."""
+    batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    return tuple(t.expand(*batch, *t.shape[-2:]).reshape(-1, *t.shape[-2:])
+                 for t in (query, key, value))  # type: ignore[return-value]
+
+
+def _groups(query: Tensor, key: Tensor) -> int:
+    if query.dim() < 3 or key.dim() < 3 or query.shape[-3] == key.shape[-3] or key.shape[-3] == 1:
+        return 1
+    return query.shape[-3] // key.shape[-3]
+
+
+def _split_mask_heads(mask: Tensor, kv_heads: int, groups: int) -> Tensor:
+    """``(..., H or 1, L, S)`` -> ``(..., G or 1, H/G or 1, L, S)`` for grouped math."""
+    if mask.dim() < 3:
+        return mask
+    if mask.shape[-3] == 1:
+        return mask.unsqueeze(-3)
+    return mask.unflatten(-3, (kv_heads, groups))
+
+
+def _check(
+    query: Tensor, key: Tensor, value: Tensor | None, mask: Tensor | None, window: object,
+    scale: float | None, dropout_p: float,
+) -> tuple[Tensor | None, float, int | None]:
+    """Validate the public arguments; return the mask, the resolved scale and window."""
+    check_tensor("query", query, min_ndim=2)
+    check_tensor("key", key, min_ndim=2)
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError(
+            f"query and key must have the same last dimension E, got query "
+            f"{tuple(query.shape)} and key {tuple(key.shape)}"
+        )
+    tensors = [query, key]
+    if value is not None:
+        check_tensor("value", value, min_ndim=2)
+        if value.shape[-2] != key.shape[-2]:
+            raise ValueError(
+                f"key and value must have the same length S, got key {tuple(key.shape)} "
+                f"and value {tuple(value.shape)}"
+            )
+        tensors.append(value)
+    dtypes = {t.dtype for t in tensors}
+    if len(dtypes) > 1:
+        raise TypeError(f"query, key and value must share a dtype, got {sorted(map(str, dtypes))}")
+    try:
+        batch = torch.broadcast_shapes(*(t.shape[:-2] for t in tensors))
+    except RuntimeError:
+        shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
+        raise ValueError(f"leading dims of query, key, value do not broadcast: {shapes}") from None
+    if mask is not None:
+        mask = check_mask(mask, (*batch, query.shape[-2], key.shape[-2]))
+    window = check_window(window)
+    if scale is None:
+        scale = 1.0 / math.sqrt(query.shape[-1])
+    else:
+        scale = check_float("scale", scale, minimum=0.0, min_inclusive=False)
+        if math.isinf(scale):
+            raise ValueError(f"scale must be finite, got {scale}")
+    check_float("dropout_p", dropout_p, minimum=0.0, maximum=1.0, max_inclusive=False)
+    return mask, scale, window

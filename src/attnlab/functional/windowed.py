@@ -1,0 +1,125 @@
+"""Banded attention: compute only the blocks a causal offset or a window lets through.
+
+A sliding window of width ``w`` lets query ``i`` (absolute position
+``p = i + S - L``) see keys ``j`` with ``|p - j| < w`` (and ``j <= p`` when
+causal). A dense ``(L, S)`` mask would do ``L·S`` work to keep ``L·w`` of it.
+Here the queries are cut into blocks of ``Q`` rows; each block only meets the
+``K = Q + w - 1`` keys (``Q + 2w - 2`` without causality) around it, gathered as
+a strided view, so time and memory are ``O(L · (Q + w))``. Each block goes
+through PyTorch's fused kernel with a small ``(Q, K)`` mask.
+
+Shape letters: N flattened batch, L queries, S keys, D head width, Dv value
+width, n blocks, Q queries per block, K keys per block.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def block_size(window: int) -> int:
+    """Queries per block: small enough to waste little, large enough for fast matmuls."""
+    return max(16, min(128, window))
+
+
+def windowed_attention(
+    query: Tensor, key: Tensor, value: Tensor, key_mask: Tensor | None, *, window: int,
+    causal: bool, scale: float, dropout_p: float,
+) -> Tensor:
+    """Sliding-window attention that skips the work outside the band.
+
+    Args:
+        query: ``(N, L, D)``.
+        key: ``(N, S, D)``.
+        value: ``(N, S, Dv)``.
+        key_mask: ``(N or 1, S)`` bool or float per-key mask, or None.
+        window: ``w >= 1``.
+        causal: Also hide keys after the query.
+        scale: Score scale.
+        dropout_p: Dropout on the weights.
+
+    Returns:
+        ``(N, L, Dv)``; rows that see no key are zero.
+    """
+    N, L, D = query.shape
+    S = key.shape[1]
+    offset = S - L  # query i sits at absolute position i + offset
+    Q = block_size(window)
+    n = -(-L // Q)  # number of query blocks
+    back, ahead = window - 1, (0 if causal else window - 1)
+    K = Q + back + ahead  # keys each block can meet
+
+    # Key coordinates of block b start at b*Q + offset - back. Pad keys on both sides so that
+    # every block's K keys exist, then take all blocks at once as a strided view.
+    first = offset - back
+    pad_left = max(0, -first)
+    pad_right = max(0, (n - 1) * Q + first + K - S)
+    start = first + pad_left
+    def blocks(x: Tensor) -> Tensor:  # (N, S, C) -> (N, n, K, C), a view after one pad
+        x = F.pad(x, (0, 0, pad_left, pad_right))
+        return x[:, start:].unfold(1, K, Q)[:, :n].transpose(-2, -1)
+
+    k_blocks, v_blocks = blocks(key), blocks(value)  # (N, n, K, D), (N, n, K, Dv)
+    q_blocks = F.pad(query, (0, 0, 0, n * Q - L)).view(N, n, Q, D)  # (N, n, Q, D)
+
+    row = torch.arange(Q, device=query.device)[:, None]  # (Q, 1)
+    col = torch.arange(K, device=query.device)[None, :]  # (1, K)
+    distance = row - col + back  # (Q, K): query position minus key position, same for all blocks
+    band = (distance < window) & (distance >= (0 if causal else 1 - window))  # (Q, K)
+    key_pos = (torch.arange(n, device=query.device) * Q + first)[:, None] + col  # (n, K)
+    real = (key_pos >= 0) & (key_pos < S)  # (n, K): padding keys are never seen
+    mask = band[None] & real[:, None, :]  # (n, Q, K)
+    if key_mask is not None:
+        km = blocks(key_mask.unsqueeze(-1)).squeeze(-1)  # (N or 1, n, K)
+        if km.dtype == torch.bool:
+            mask = mask & km[:, :, None, :]  # (N or 1, n, Q, K)
+        else:
+            blocked = torch.tensor(float("-inf"), dtype=km.dtype, device=km.device)
+            mask = torch.where(mask, km[:, :, None, :], blocked)  # additive
+    out = _fused_safe(q_blocks, k_blocks, v_blocks, mask, scale, dropout_p)  # (N, n, Q, Dv)
+    return out.reshape(N, n * Q, -1)[:, :L]
+
+
+def offset_causal_attention(
+    query: Tensor, key: Tensor, value: Tensor, *, scale: float, dropout_p: float,
+) -> Tensor:
+    """Bottom-right causal attention for ``1 < L < S`` without an ``(L, S)`` mask.
+
+    PyTorch's ``is_causal`` is top-left aligned, so it is only right for
+    ``L == S``. Query block ``[i0, i1)`` sees keys ``[0, i1 + S - L)``; only its
+    last ``i1 - i0`` keys need a mask, so each block gets a ``(Q, i1 + S - L)``
+    mask and memory stays linear in ``S``.
+
+    Shape:
+        query ``(N, L, D)``, key ``(N, S, D)``, value ``(N, S, Dv)`` -> ``(N, L, Dv)``.
+    """
+    L, S = query.shape[1], key.shape[1]
+    offset = S - L
+    Q = 256
+    outs = []
+    for i0 in range(0, L, Q):
+        i1 = min(L, i0 + Q)
+        hi = i1 + offset  # keys visible to the block's last query
+        rows = torch.arange(i0, i1, device=query.device)[:, None] + offset  # (Q, 1)
+        mask = torch.arange(hi, device=query.device)[None, :] <= rows  # (Q, hi)
+        outs.append(F.scaled_dot_product_attention(
+            query[:, i0:i1], key[:, :hi], value[:, :hi], attn_mask=mask,
+            dropout_p=dropout_p, scale=scale,
+        ))
+    return torch.cat(outs, dim=1)
+
+
+def _fused_safe(
+    query: Tensor, key: Tensor, value: Tensor, mask: Tensor, scale: float, dropout_p: float
+) -> Tensor:
+    """Fused SDPA where rows that see no key give zeros (and zero gradients) on every backend."""
+    if mask.dtype == torch.bool:
+        empty = ~mask.any(dim=-1, keepdim=True)  # (..., Q, 1)
+        mask = mask | empty  # let empty rows see everything, then zero them: no NaN anywhere
+    else:
+        empty = torch.isneginf(mask).all(dim=-1, keepdim=True)
+        mask = mask.masked_fill(empty, 0.0)
+    out = F.scaled_dot_product_attention(
+        query, key, value, attn_mask=mask, dropout_p=dropout_p, scale=scale
+    )
+    return out.masked_fill(empty, 0.0)
