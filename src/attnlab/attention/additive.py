@@ -23,6 +23,7 @@ from .._validate import check_int
 from ..functional.masks import check_window, restrict, visibility
 from ..functional.reference import masked_softmax
 from .base import AttentionModule, check_dropout, check_embed_dim, check_input, module_mask
+from .cache import KVCache
 
 
 class AdditiveAttention(AttentionModule):
@@ -65,24 +66,33 @@ class AdditiveAttention(AttentionModule):
 
     def forward(
         self, query: Tensor, key: Tensor | None = None, value: Tensor | None = None, *,
-        mask: Tensor | None = None,
+        mask: Tensor | None = None, cache: KVCache | None = None,
     ) -> Tensor:
-        """Score every (query, key) pair with the network, then average the values."""
+        """Score every (query, key) pair with the network, then average the values.
+
+        ``cache`` works as in :class:`MultiHeadAttention`: self-attention appends
+        the projected keys/values; cross-attention reuses them after the first call.
+        """
         query = check_input("query", query, self.embed_dim, "embed_dim")
+        is_self = key is None
         key = query if key is None else check_input("key", key, self.kdim, "kdim")
         value = key if value is None else check_input("value", value, self.kdim, "kdim")
-        B, L, S = query.shape[0], query.shape[1], key.shape[1]
+        if cache is not None and not is_self and len(cache) > 0:
+            k, v = cache.get()  # (B, 1, S, A), (B, 1, S, E)
+        else:
+            k = self.k_proj(key)[:, None]  # (B, 1, S, A)
+            v = self.v_proj(value)[:, None]  # (B, 1, S, E)
+            if cache is not None:
+                k, v = cache.update(k, v)
+        B, L, S = query.shape[0], query.shape[1], k.shape[2]
         mask = module_mask(mask, B, 1, L, S)
         q = self.q_proj(query)[:, :, None, :]  # (B, L, 1, A)
-        k = self.k_proj(key)[:, None, :, :]  # (B, 1, S, A)
-        scores = self.score_proj(torch.tanh(q + k)).squeeze(-1).unsqueeze(1)  # (B, 1, L, S)
+        scores = self.score_proj(torch.tanh(q + k[:, 0, None])).squeeze(-1)  # (B, L, S)
         visible = visibility(L, S, causal=self.causal, window=self.window, device=query.device)
-        mask = restrict(mask, visible)
-        weights = masked_softmax(scores, mask)  # (B, 1, L, S)
+        weights = masked_softmax(scores.unsqueeze(1), restrict(mask, visible))  # (B, 1, L, S)
         if self._recorder is not None:
             self._recorder(weights.detach())
         if self.training and self.dropout > 0:
             weights = nn.functional.dropout(weights, self.dropout)
-        out = weights.squeeze(1) @ self.v_proj(value)  # (B, L, S) @ (B, S, E) -> (B, L, E)
-        return self.out_proj(out)
-
+        out = weights @ v  # (B, 1, L, S) @ (B, 1, S, E) -> (B, 1, L, E)
+        return self.out_proj(out.squeeze(1))  # (B, L, E)

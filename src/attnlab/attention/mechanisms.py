@@ -34,11 +34,22 @@ class _SelfOnly(nn.Module):
 
 def build(name: str, embed_dim: int, num_heads: int, *, causal: bool = False,
           kdim: int | None = None, dropout: float = 0.0, window: int | None = None,
-          rotary: nn.Module | None = None, bias: bool = True) -> nn.Module:
-    """Build the mechanism registered as ``name`` (``ValueError`` lists the valid names)."""
+          rotary: nn.Module | None = None, bias: bool = True, num_kv_heads: int | None = None,
+          head_dim: int | None = None) -> nn.Module:
+    """Build the mechanism registered as ``name`` (``ValueError`` lists the valid names).
+
+    ``num_kv_heads`` and ``head_dim`` apply to the multi-head family only.
+    """
     builder = ATTENTION.get(name)
+    extra = {}
+    if num_kv_heads is not None:
+        extra["num_kv_heads"] = num_kv_heads
+    if head_dim is not None:
+        extra["head_dim"] = head_dim
+    if extra and name in ("additive", "simple"):
+        raise ValueError(f"attention {name!r} has no num_kv_heads/head_dim, got {extra}")
     return builder(embed_dim, num_heads, causal=causal, kdim=kdim, dropout=dropout,
-                   window=window, rotary=rotary, bias=bias)
+                   window=window, rotary=rotary, bias=bias, **extra)
 
 
 @ATTENTION.register("multihead", help="multi-head attention (Vaswani et al. 2017)")
@@ -47,14 +58,14 @@ def _multihead(embed_dim, num_heads, *, kdim=None, **kw):
 
 
 @ATTENTION.register("gqa", help="grouped-query attention: H/4 key/value heads (Ainslie 2023)")
-def _gqa(embed_dim, num_heads, *, kdim=None, **kw):
-    groups = num_heads // 4 if num_heads % 4 == 0 else 1
+def _gqa(embed_dim, num_heads, *, kdim=None, num_kv_heads=None, **kw):
+    groups = num_kv_heads or (num_heads // 4 if num_heads % 4 == 0 else 1)
     return MultiHeadAttention(embed_dim, num_heads, num_kv_heads=groups, kdim=kdim, vdim=kdim,
                               **kw)
 
 
 @ATTENTION.register("mqa", help="multi-query attention: one key/value head (Shazeer 2019)")
-def _mqa(embed_dim, num_heads, *, kdim=None, **kw):
+def _mqa(embed_dim, num_heads, *, kdim=None, num_kv_heads=None, **kw):
     return MultiHeadAttention(embed_dim, num_heads, num_kv_heads=1, kdim=kdim, vdim=kdim, **kw)
 
 
@@ -65,7 +76,7 @@ def _local(embed_dim, num_heads, *, kdim=None, window=None, **kw):
 
 
 @ATTENTION.register("selfhead", help="single-head attention with Q/K/V/out projections")
-def _selfhead(embed_dim, num_heads, *, kdim=None, **kw):
+def _selfhead(embed_dim, num_heads, *, kdim=None, num_kv_heads=None, **kw):
     return MultiHeadAttention(embed_dim, 1, kdim=kdim, vdim=kdim, **kw)
 
 

@@ -1,0 +1,102 @@
+"""A decoder-only language model (GPT-, Llama-like) with generation.
+
+Tokens are embedded, run through causal layers, normed, and projected back to
+the vocabulary: ``logits[b, t]`` scores the token after ``input_ids[b, :t+1]``
+(Radford et al. 2019; Touvron et al. 2023).
+
+Shape letters: B batch, L new tokens, S all tokens (cached + new), E width, V vocabulary.
+"""
+
+from torch import Tensor, nn
+
+from ..attention.cache import KVCache
+from ..config import ModelConfig
+from .embeddings import Embeddings
+from .generation import check_generation_args, decode_loop
+from .stack import LayerStack, check_ids, new_caches, self_mask
+
+
+class DecoderLM(nn.Module):
+    """Decoder-only Transformer language model.
+
+    Args:
+        config: A :class:`~attnlab.config.ModelConfig` (``arch="decoder"``).
+
+    Example:
+        >>> import torch
+        >>> from attnlab.config import ModelConfig
+        >>> lm = DecoderLM(ModelConfig(vocab_size=11, embed_dim=12, num_heads=3, num_layers=1))
+        >>> lm(torch.tensor([[1, 2, 3]])).shape
+        torch.Size([1, 3, 11])
+        >>> lm.generate(torch.tensor([[1, 2]]), 4, temperature=0).shape
+        torch.Size([1, 6])
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if not isinstance(config, ModelConfig):
+            raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
+        self.config = config
+        self.embed = Embeddings(config)
+        self.decoder = LayerStack(config, causal=True, rotary=self.embed.rotary)
+        self.lm_head = nn.Linear(config.embed_dim, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.embed.tokens.weight
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, *,
+                cache: list[KVCache] | None = None) -> Tensor:
+        """Next-token logits.
+
+        Args:
+            input_ids: ``(B, L)`` token ids.
+            attention_mask: ``(B, S)`` 1/True = real token, 0/False = padding,
+                covering cached and new tokens (as in Hugging Face).
+            cache: Per-layer caches from :meth:`new_cache`; positions continue
+                after what they hold.
+
+        Returns:
+            ``(B, L, V)`` logits.
+        """
+        offset = 0 if cache is None else len(cache[0])
+        cfg = self.config
+        check_ids("input_ids", input_ids, cfg.vocab_size, cfg.max_len, offset)
+        B, L = input_ids.shape
+        x = self.embed(input_ids, offset=offset)  # (B, L, E)
+        mask = self_mask(self.embed, attention_mask, L, offset + L, x.dtype, x.device, B=B)
+        x = self.decoder(x, mask=mask, cache=cache)  # (B, L, E)
+        return self.lm_head(x)  # (B, L, V)
+
+    def new_cache(self, max_len: int | None = None) -> list[KVCache]:
+        """Empty per-layer KV caches (preallocated to ``max_len`` positions)."""
+        return new_caches(self.config.num_layers, max_len)
+
+    def generate(self, input_ids: Tensor, max_new_tokens: int, *, temperature: float = 1.0,
+                 top_k: int | None = None, use_cache: bool = True, eos_id: int | None = None,
+                 generator=None) -> Tensor:  # noqa: ANN001
+        """Continue ``input_ids`` ``(B, T)``; returns ``(B, T + new)`` ids.
+
+        Greedy when ``temperature=0``; otherwise sampling (from the ``top_k``
+        most likely tokens if given). Stops early once every row produced
+        ``eos_id``. Rows must be the same length (no padding).
+
+        Raises:
+            ValueError: If the prompt plus ``max_new_tokens`` exceeds ``max_len``.
+        """
+        check_generation_args(max_new_tokens, temperature, top_k)
+        cfg = self.config
+        check_ids("input_ids", input_ids, cfg.vocab_size, cfg.max_len)
+        total = input_ids.shape[1] + max_new_tokens
+        if total > cfg.max_len:
+            raise ValueError(
+                f"prompt of {input_ids.shape[1]} tokens + max_new_tokens={max_new_tokens} "
+                f"exceeds the model's context max_len={cfg.max_len}"
+            )
+        cache = self.new_cache(total) if use_cache else None
+        was_training = self.training
+        self.eval()
+        try:
+            return decode_loop(lambda ids, c: self(ids, cache=c), input_ids, max_new_tokens,
+                               cache=cache, temperature=temperature, top_k=top_k,
+                               eos_id=eos_id, generator=generator)
+        finally:
+            self.train(was_training)

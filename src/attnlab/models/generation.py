@@ -1,0 +1,61 @@
+"""Generation: greedy, temperature and top-k sampling, with or without a KV cache.
+
+With the cache the prompt is run once ("prefill"), then each step feeds only
+the newest token: a step costs ``O(current length)``. Without it every step
+re-runs the whole sequence. Both give the same tokens.
+"""
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from .._validate import check_float, check_int
+
+# step(ids, cache) -> logits (B, T, V); cache is None when not caching
+Step = Callable[[Tensor, object], Tensor]
+
+
+def check_generation_args(max_new_tokens: object, temperature: object, top_k: object) -> None:
+    """Validate the sampling arguments (before any work)."""
+    check_int("max_new_tokens", max_new_tokens, minimum=0)
+    check_float("temperature", temperature, minimum=0.0)
+    if top_k is not None:
+        check_int("top_k", top_k, minimum=1)
+
+
+def sample_next(logits: Tensor, temperature: float, top_k: int | None,
+                generator: torch.Generator | None = None) -> Tensor:
+    """Pick the next token from ``(B, V)`` logits: argmax at temperature 0, else sample."""
+    if temperature == 0:
+        return logits.argmax(dim=-1)  # (B,)
+    logits = logits.float() / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # (B,)
+
+
+@torch.no_grad()
+def decode_loop(step: Step, ids: Tensor, max_new_tokens: int, *, cache: object | None,
+                temperature: float, top_k: int | None, eos_id: int | None,
+                generator: torch.Generator | None = None) -> Tensor:
+    """Extend ``ids`` ``(B, T)`` by up to ``max_new_tokens``; returns ``(B, T + new)``.
+
+    A sequence that produced ``eos_id`` keeps producing ``eos_id``; the loop ends
+    early when every sequence has.
+    """
+    done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+    fed = ids
+    for _ in range(max_new_tokens):
+        logits = step(fed, cache)[:, -1]  # (B, V)
+        token = sample_next(logits, temperature, top_k, generator)  # (B,)
+        if eos_id is not None:
+            token = torch.where(done, torch.full_like(token, eos_id), token)
+            done |= token == eos_id
+        ids = torch.cat([ids, token[:, None]], dim=1)  # (B, T + 1)
+        fed = token[:, None] if cache is not None else ids
+        if eos_id is not None and bool(done.all()):
+            break
+    return ids

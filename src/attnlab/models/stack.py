@@ -1,0 +1,96 @@
+"""What the three model shapes share: a stack of layers, masks, and the ids check.
+
+Shape letters: B batch, H heads, L new tokens, S all tokens seen (cached + new),
+E width, V vocabulary.
+"""
+
+import torch
+from torch import Tensor, nn
+
+from ..attention.cache import KVCache
+from ..blocks.layers import TransformerLayer
+from ..config import ModelConfig
+from ..functional.masks import merge_masks
+from ..registry import NORMS
+from .embeddings import Embeddings
+
+
+class LayerStack(nn.Module):
+    """``num_layers`` Transformer layers and an optional final norm.
+
+    Args:
+        config: The model's configuration.
+        causal: Causal self-attention (decoders).
+        cross: Cross-attention to a memory (encoder–decoder decoders).
+        rotary: The rotary module from the embeddings, shared by all layers.
+    """
+
+    def __init__(self, config: ModelConfig, *, causal: bool, cross: bool = False,
+                 rotary: nn.Module | None = None) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            TransformerLayer(config, causal=causal, cross=cross, rotary=rotary)
+            for _ in range(config.num_layers)
+        )
+        use_final = config.final_norm and config.prenorm
+        self.final_norm = NORMS.get(config.norm)(config.embed_dim, eps=config.norm_eps) \
+            if use_final else None
+
+    def forward(self, x: Tensor, *, mask: Tensor | None, memory: Tensor | None = None,
+                memory_mask: Tensor | None = None, cache: list[KVCache] | None = None,
+                cross_cache: list[KVCache] | None = None) -> Tensor:
+        """``(B, L, E)`` -> ``(B, L, E)`` through every layer."""
+        for i, layer in enumerate(self.layers):
+            x = layer(x, mask=mask, memory=memory, memory_mask=memory_mask,
+                      cache=None if cache is None else cache[i],
+                      cross_cache=None if cross_cache is None else cross_cache[i])
+        return x if self.final_norm is None else self.final_norm(x)
+
+
+def check_ids(name: str, ids: object, vocab_size: int, max_len: int, offset: int = 0) -> Tensor:
+    """Check ``(B, L)`` token ids: integer, in ``[0, V)``, and within the context."""
+    if not isinstance(ids, Tensor) or ids.is_floating_point() or ids.dtype == torch.bool:
+        raise TypeError(f"{name} must be an integer tensor (B, L), got {_describe(ids)}")
+    if ids.dim() != 2 or ids.shape[1] == 0:
+        raise ValueError(f"{name} must have shape (B, L) with L >= 1, got {tuple(ids.shape)}")
+    low, high = int(ids.min()), int(ids.max())
+    if low < 0 or high >= vocab_size:
+        raise ValueError(f"{name} must lie in [0, {vocab_size}), got values from {low} to {high}")
+    if offset + ids.shape[1] > max_len:
+        raise ValueError(
+            f"{name}: {ids.shape[1]} tokens after {offset} cached exceed the model's context "
+            f"max_len={max_len}"
+        )
+    return ids
+
+
+def padding_bias(attention_mask: Tensor | None, B: int, S: int, name: str) -> Tensor | None:
+    """``(B, S)`` 1/True = real token -> ``(B, 1, 1, S)`` bool (attnlab polarity: the same)."""
+    if attention_mask is None:
+        return None
+    if not isinstance(attention_mask, Tensor) or attention_mask.is_floating_point():
+        raise TypeError(f"{name} must be a bool or 0/1 integer tensor (B, S), "
+                        f"got {_describe(attention_mask)}")
+    if tuple(attention_mask.shape) != (B, S):
+        raise ValueError(f"{name} must have shape (B, S) = {(B, S)} (all tokens incl. cached), "
+                         f"got {tuple(attention_mask.shape)}")
+    return attention_mask.bool()[:, None, None, :]
+
+
+def self_mask(embed: Embeddings, attention_mask: Tensor | None, L: int, S: int,
+              dtype: torch.dtype, device: torch.device, name: str = "attention_mask",
+              B: int = 1) -> Tensor | None:
+    """The self-attention mask: padding merged with the ALiBi bias (if any)."""
+    padding = padding_bias(attention_mask, B, S, name)
+    return merge_masks(padding, embed.attention_bias(L, S, dtype, device))
+
+
+def new_caches(n: int, max_len: int | None) -> list[KVCache]:
+    """One empty cache per layer."""
+    return [KVCache(max_len) for _ in range(n)]
+
+
+def _describe(x: object) -> str:
+    if isinstance(x, Tensor):
+        return f"{x.dtype} tensor of shape {tuple(x.shape)}"
+    return type(x).__name__
