@@ -19,7 +19,7 @@ Builder = Callable[..., nn.Module]
 
 
 class _SelfOnly(nn.Module):
-    """Adapts a ``(x, mask)`` module to the ``(query, key, value, *, mask, cache)`` call."""
+    """Adapts ``SimpleSelfAttention(x, mask, *, cache)`` to the ``(query, key, ...)`` call."""
 
     def __init__(self, inner: nn.Module) -> None:
         super().__init__()
@@ -27,9 +27,9 @@ class _SelfOnly(nn.Module):
 
     def forward(self, query: Tensor, key: Tensor | None = None, value: Tensor | None = None, *,
                 mask: Tensor | None = None, cache: KVCache | None = None) -> Tensor:
-        if key is not None or cache is not None:
-            raise ValueError("this mechanism supports self-attention without a cache only")
-        return self.inner(query, mask)
+        if key is not None or value is not None:
+            raise ValueError("'simple' attention is self-attention only (no key/value inputs)")
+        return self.inner(query, mask, cache=cache)
 
 
 def build(name: str, embed_dim: int, num_heads: int, *, causal: bool = False,
@@ -96,7 +96,7 @@ def _additive(embed_dim, num_heads, *, kdim=None, causal=False, window=None, dro
 
 @ATTENTION.register("simple", help="weightless self-attention softmax(X Xᵀ/√E) X")
 def _simple(embed_dim, num_heads, *, kdim=None, causal=False, window=None, rotary=None, **kw):
-    if causal or window is not None or rotary is not None or kdim not in (None, embed_dim):
-        raise ValueError("'simple' attention has no weights: it supports unmasked "
-                         "self-attention only (no causal, window, rotary or cross-attention)")
-    return _SelfOnly(SimpleSelfAttention())
+    if window is not None or rotary is not None or kdim not in (None, embed_dim):
+        raise ValueError("'simple' attention has no weights: it supports self-attention with "
+                         "optional causality only (no window, rotary or cross-attention)")
+    return _SelfOnly(SimpleSelfAttention(causal=causal))

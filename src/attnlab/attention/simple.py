@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from .._validate import check_float
 from .base import AttentionModule, check_dropout, check_embed_dim, check_input, module_mask
+from .cache import KVCache
 
 
 class SimpleSelfAttention(AttentionModule):
@@ -24,9 +25,10 @@ class SimpleSelfAttention(AttentionModule):
     Args:
         scale: Score scale; default ``1 / sqrt(E)``; ``1.0`` is the textbook
             unscaled form.
+        causal: Let each token see only itself and earlier tokens.
 
     Shape:
-        x ``(B, L, E)``, mask broadcastable to ``(B, 1, L, L)`` -> ``(B, L, E)``.
+        x ``(B, L, E)``, mask broadcastable to ``(B, 1, L, S)`` -> ``(B, L, E)``.
 
     Example:
         >>> import torch, attnlab as al
@@ -34,18 +36,26 @@ class SimpleSelfAttention(AttentionModule):
         torch.Size([2, 4, 6])
     """
 
-    def __init__(self, scale: float | None = None) -> None:
+    def __init__(self, scale: float | None = None, *, causal: bool = False) -> None:
         super().__init__()
         if scale is not None:
             scale = check_float("scale", scale, minimum=0.0, min_inclusive=False)
         self.scale = scale
+        self.causal = bool(causal)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        """Mix each token with the tokens most similar to it."""
+    def forward(self, x: Tensor, mask: Tensor | None = None, *,
+                cache: KVCache | None = None) -> Tensor:
+        """Mix each token with the tokens most similar to it.
+
+        ``cache`` (a :class:`KVCache`) appends ``x`` and attends over all of it:
+        with no weights, the tokens themselves are the keys and values.
+        """
         x = check_input("x", x, None)
         heads = x.unsqueeze(1)  # (B, 1, L, E): one head
-        mask = module_mask(mask, x.shape[0], 1, x.shape[1], x.shape[1])
-        return self.attend(heads, heads, heads, mask, scale=self.scale).squeeze(1)  # (B, L, E)
+        keys = heads if cache is None else cache.update(heads, heads)[0]  # (B, 1, S, E)
+        mask = module_mask(mask, x.shape[0], 1, x.shape[1], keys.shape[2])
+        out = self.attend(heads, keys, keys, mask, scale=self.scale, causal=self.causal)
+        return out.squeeze(1)  # (B, L, E)
 
 
 class SelfAttention(AttentionModule):
