@@ -13,7 +13,7 @@ from ..attention.cache import KVCache
 from ..config import ModelConfig
 from .embeddings import Embeddings
 from .generation import check_generation_args, decode_loop
-from .stack import LayerStack, check_ids, new_caches, self_mask
+from .stack import LayerStack, check_ids, init_weights, new_caches, self_mask
 
 
 class DecoderLM(nn.Module):
@@ -42,6 +42,7 @@ class DecoderLM(nn.Module):
         self.lm_head = nn.Linear(config.embed_dim, config.vocab_size, bias=False)
         if config.tie_embeddings:
             self.lm_head.weight = self.embed.tokens.weight
+        init_weights(self)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, *,
                 cache: list[KVCache] | None = None) -> Tensor:

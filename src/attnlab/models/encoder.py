@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from ..config import ModelConfig
 from .embeddings import Embeddings
-from .stack import LayerStack, check_ids, self_mask
+from .stack import LayerStack, check_ids, init_weights, self_mask
 
 
 class TransformerEncoder(nn.Module):
@@ -30,6 +30,8 @@ class TransformerEncoder(nn.Module):
         self.config = config
         self.embed = Embeddings(config) if embed is None else embed
         self.encoder = LayerStack(config, causal=False, rotary=self.embed.rotary)
+        if embed is None:
+            init_weights(self)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, *,
                 token_type_ids: Tensor | None = None) -> Tensor:

@@ -14,7 +14,7 @@ from ..attention.cache import KVCache
 from ..config import ModelConfig
 from .encoder import TransformerEncoder
 from .generation import check_generation_args, decode_loop
-from .stack import LayerStack, check_ids, new_caches, padding_bias, self_mask
+from .stack import LayerStack, check_ids, init_weights, new_caches, padding_bias, self_mask
 
 
 class EncoderDecoder(nn.Module):
@@ -38,6 +38,7 @@ class EncoderDecoder(nn.Module):
         self.lm_head = nn.Linear(config.embed_dim, config.vocab_size, bias=False)
         if config.tie_embeddings:
             self.lm_head.weight = self.embed.tokens.weight
+        init_weights(self)
 
     def encode(self, src_ids: Tensor, src_mask: Tensor | None = None) -> Tensor:
         """Encode ``(B, S)`` source ids (``src_mask`` 1 = real token) -> ``(B, S, E)``."""

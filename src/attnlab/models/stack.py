@@ -47,6 +47,19 @@ class LayerStack(nn.Module):
         return x if self.final_norm is None else self.final_norm(x)
 
 
+def init_weights(model: nn.Module, std: float = 0.02) -> None:
+    """GPT-2/BERT initialisation: linear and embedding weights ~ N(0, std²), biases 0.
+
+    PyTorch's default ``nn.Embedding`` init is N(0, 1); tied to the output head it
+    makes the first logits huge. Norm weights stay 1.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Linear | nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
 def check_ids(name: str, ids: object, vocab_size: int, max_len: int, offset: int = 0) -> Tensor:
     """Check ``(B, L)`` token ids: integer, in ``[0, V)``, and within the context."""
     if not isinstance(ids, Tensor) or ids.is_floating_point() or ids.dtype == torch.bool:

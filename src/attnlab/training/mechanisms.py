@@ -1,0 +1,66 @@
+"""Which model each ``--model`` name trains, for each kind of task.
+
+A task decides the architecture: a source and a target (``seq2seq``) train an
+encoder–decoder; plain text (``lm``) trains a decoder-only language model. The
+``--model`` name decides the attention inside it. Pairings that cannot work get
+a clear message.
+"""
+
+from dataclasses import dataclass
+
+from ..config import ModelConfig
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What one ``--model`` name means."""
+
+    help: str
+    self_attention: str
+    cross_attention: str = "multihead"
+    tasks: tuple[str, ...] = ("seq2seq", "lm")
+
+
+MODELS: dict[str, Choice] = {
+    "multihead": Choice("multi-head attention everywhere", "multihead", "multihead"),
+    "gqa": Choice("grouped-query attention (H/4 key/value heads)", "gqa", "gqa"),
+    "mqa": Choice("multi-query attention (one key/value head)", "mqa", "mqa"),
+    "local": Choice("sliding-window self-attention (window 8); full cross-attention",
+                    "local", "multihead"),
+    "selfhead": Choice("single-head attention with Q/K/V projections", "selfhead", "selfhead"),
+    "additive": Choice("additive (Bahdanau) attention everywhere", "additive", "additive"),
+    "simple": Choice("weightless self-attention; cross-attention stays multi-head",
+                     "simple", "multihead"),
+    "causal": Choice("causal multi-head self-attention: a decoder-only language model",
+                     "causal", tasks=("lm",)),
+    "cross": Choice("an encoder-decoder: cross-attention from target to source",
+                    "multihead", "multihead", tasks=("seq2seq",)),
+}
+
+DEFAULT_POSITIONS = {"seq2seq": "sinusoidal", "lm": "learned"}
+
+
+def model_config(model: str, task_kind: str, *, vocab_size: int, max_len: int, embed_dim: int,
+                 num_heads: int, num_layers: int, dropout: float,
+                 positions: str | None) -> ModelConfig:
+    """The :class:`ModelConfig` that ``--model`` gives on a task of ``task_kind``.
+
+    Raises:
+        ValueError: For an impossible pairing, naming both and what would work.
+    """
+    choice = MODELS[model]
+    if task_kind not in choice.tasks:
+        fits = [name for name, c in MODELS.items() if task_kind in c.tasks]
+        need = "a seq2seq task (copy, reverse, sort, recall, dates)" if task_kind == "lm" \
+            else "the text task"
+        raise ValueError(
+            f"--model {model} does not fit a {task_kind} task: it needs {need}; for this task "
+            f"choose from: {', '.join(fits)}"
+        )
+    return ModelConfig(
+        arch="encoder-decoder" if task_kind == "seq2seq" else "decoder",
+        vocab_size=vocab_size, embed_dim=embed_dim, num_layers=num_layers, num_heads=num_heads,
+        ffn_dim=2 * embed_dim, attention=choice.self_attention,
+        cross_attention=choice.cross_attention,
+        positions=positions or DEFAULT_POSITIONS[task_kind], max_len=max_len, dropout=dropout,
+    )

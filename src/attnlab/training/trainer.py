@@ -1,0 +1,213 @@
+"""The training loop: AdamW, warm-up + cosine schedule, clipping, evaluation, checkpoints.
+
+Determinism is part of the design: the model, the data generator and dropout
+are seeded from the config, evaluation uses its own fixed generator, and a
+checkpoint holds every state the loop reads (weights, AdamW moments, the step,
+the data generator's and torch's RNG states). So a run stopped at step k and
+resumed ends with the same weights as a run that never stopped.
+
+Ctrl-C is caught between steps (never inside an optimiser update): the loop
+saves a checkpoint and raises :class:`Interrupted`.
+"""
+
+import math
+import signal
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..registry import TASKS
+from ..tasks.base import BOS, EOS, PAD, Batch, Task
+from .config import TrainConfig
+from .distributed import World, all_sum
+from .mechanisms import model_config
+
+
+class Interrupted(Exception):
+    """Training stopped on request (Ctrl-C) after saving a checkpoint."""
+
+
+def build_task(config: TrainConfig) -> Task:
+    """The task the config names."""
+    task_class = TASKS.get(config.task)
+    if config.data is not None:
+        if config.task != "text":
+            raise ValueError(f"--data is for the text task, got --task {config.task}")
+        return task_class(seq_length=config.seq_length, data=config.data)
+    return task_class(seq_length=config.seq_length)
+
+
+def build_model(config: TrainConfig, task: Task) -> nn.Module:
+    """The model for the task and mechanism, initialised from ``config.seed``."""
+    from ..models import build_model as build
+
+    max_len = max(task.max_src_len, task.max_tgt_len) + 1
+    mcfg = model_config(config.model, task.kind, vocab_size=len(task.vocab), max_len=max_len,
+                        embed_dim=config.embed_dim, num_heads=config.num_heads,
+                        num_layers=config.num_layers, dropout=config.dropout,
+                        positions=config.positions)
+    torch.manual_seed(config.seed)
+    return build(mcfg)
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up to 1, then cosine decay to 0.1 at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def loss_sum(model: nn.Module, batch: Batch, kind: str) -> tuple[Tensor, int]:
+    """Summed next-token cross-entropy over non-PAD targets, and their count."""
+    if kind == "seq2seq":
+        assert batch.src is not None
+        logits = model(batch.src, batch.tgt[:, :-1], batch.src != PAD)  # (B, T-1, V)
+    else:
+        logits = model(batch.tgt[:, :-1])  # (B, T-1, V)
+    targets = batch.tgt[:, 1:]  # (B, T-1)
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
+                           ignore_index=PAD, reduction="sum")
+    return loss, int((targets != PAD).sum())
+
+
+class Trainer:
+    """Runs one training job; see the module docstring.
+
+    Args:
+        config: The run's :class:`TrainConfig`.
+        device: Where to train.
+        world: This process's place under torchrun.
+    """
+
+    def __init__(self, config: TrainConfig, device: torch.device,
+                 world: World | None = None) -> None:
+        world = world or World()
+        if config.batch_size % world.size:
+            raise ValueError(f"batch_size ({config.batch_size}) must be divisible by the number "
+                             f"of processes ({world.size})")
+        self.config, self.device, self.world = config, device, world
+        self.task = build_task(config)
+        self.model = build_model(config, self.task).to(device)
+        self.net: nn.Module = self.model
+        if world.size > 1:
+            self.net = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        if config.compile:
+            self.net = torch.compile(self.net)
+        decay = [p for n, p in self.model.named_parameters() if p.dim() >= 2]
+        no_decay = [p for n, p in self.model.named_parameters() if p.dim() < 2]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": config.weight_decay},
+             {"params": no_decay, "weight_decay": 0.0}], lr=config.learning_rate)
+        self.data = torch.Generator().manual_seed(config.seed)
+        self.step = 0
+        self.stop_requested = False
+
+    def learning_rate(self) -> float:
+        """The learning rate for the current step."""
+        cfg = self.config
+        return cfg.learning_rate * lr_factor(self.step, cfg.warmup_steps, cfg.total_steps)
+
+    def train_step(self) -> float:
+        """One optimiser step on one global batch; returns its mean loss."""
+        cfg = self.config
+        batch = self.task.batch("train", cfg.batch_size, self.data)
+        tokens = int((batch.tgt[:, 1:] != PAD).sum())  # the whole global batch's count
+        rows = self.world.rows(cfg.batch_size)
+        mine = Batch(None if batch.src is None else batch.src[rows], batch.tgt[rows],
+                     None, batch.tgt_lengths[rows]).to(self.device)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate()
+        self.net.train()
+        with self._autocast():
+            total, _ = loss_sum(self.net, mine, self.task.kind)
+        # DDP averages gradients over processes, so scale by the world size to get the
+        # global-batch mean exactly.
+        (total * self.world.size / tokens).backward()
+        if cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return all_sum(float(total.detach()), self.world, self.device) / tokens
+
+    @torch.no_grad()
+    def evaluate(self, batches: int | None = None) -> dict[str, float]:
+        """Held-out metrics on a fixed set of validation batches (same every call)."""
+        cfg = self.config
+        generator = torch.Generator().manual_seed(10_000 + cfg.seed)
+        self.model.eval()
+        nll, count, scores = 0.0, 0, []
+        for _ in range(batches or cfg.eval_batches):
+            batch = self.task.batch("val", cfg.batch_size, generator).to(self.device)
+            total, n = loss_sum(self.model, batch, self.task.kind)
+            nll, count = nll + float(total), count + n
+            if self.task.kind == "seq2seq":
+                scores.append(self.task.score(self.predict(batch.src).cpu(), batch.to("cpu")))
+        metrics = {"val_loss": nll / count}
+        if self.task.kind == "lm":
+            metrics["bits_per_char"] = self.task.bits_per_char(nll / count)
+        else:
+            for key in scores[0]:
+                metrics[key] = sum(s[key] for s in scores) / len(scores)
+        return metrics
+
+    @torch.no_grad()
+    def predict(self, src: Tensor) -> Tensor:
+        """Greedy outputs ``(B, T)`` (after BOS) for padded sources ``(B, S)``."""
+        self.model.eval()
+        out = self.model.generate(src, self.task.max_tgt_len - 1, bos_id=BOS, eos_id=EOS,
+                                  src_mask=src != PAD, temperature=0)
+        return out[:, 1:]
+
+    def state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """Optimiser and RNG tensors plus JSON-able scalars, for a checkpoint."""
+        tensors: dict[str, Tensor] = {"rng.data": self.data.get_state(),
+                                      "rng.torch": torch.get_rng_state()}
+        opt = self.optimizer.state_dict()
+        for index, values in opt["state"].items():
+            for name, value in values.items():
+                tensors[f"optim.{index}.{name}"] = value
+        groups = [{k: v for k, v in g.items() if k != "params"} | {"params": g["params"]}
+                  for g in opt["param_groups"]]
+        return tensors, {"step": self.step, "param_groups": groups}
+
+    def load_state(self, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
+        """Restore what :meth:`state` saved."""
+        state: dict[int, dict[str, Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".", 2)
+                state.setdefault(int(index), {})[name] = value.to(self.device)
+        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        self.data.set_state(tensors["rng.data"])
+        torch.set_rng_state(tensors["rng.torch"])
+        self.step = int(meta["step"])
+
+    @contextmanager
+    def _autocast(self):  # noqa: ANN202
+        if self.device.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                yield
+        else:
+            yield
+
+    @contextmanager
+    def catch_interrupt(self):  # noqa: ANN202
+        """Turn Ctrl-C into ``stop_requested`` (checked between steps)."""
+        def handler(signum, frame):  # noqa: ANN001, ARG001
+            self.stop_requested = True
+
+        try:
+            previous = signal.signal(signal.SIGINT, handler)
+        except ValueError:  # not the main thread: leave signals alone
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
