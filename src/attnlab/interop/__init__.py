@@ -1,5 +1,20 @@
 """Weights and conventions from other libraries: PyTorch, Hugging Face, sentence-transformers."""
 
+from .hf import from_hf
+from .sentence import SentenceEncoder, load_sentence_encoder
+from .state_dict import CopyReport, copy_weights, split_fused
+from .torch_encoder import TorchEncoderLayer, from_torch_encoder_layer
 from .torch_mha import from_torch, to_torch
 
-__all__ = ["from_torch", "to_torch"]
+__all__ = [
+    "CopyReport",
+    "SentenceEncoder",
+    "TorchEncoderLayer",
+    "copy_weights",
+    "from_hf",
+    "from_torch",
+    "from_torch_encoder_layer",
+    "load_sentence_encoder",
+    "split_fused",
+    "to_torch",
+]
