@@ -42,7 +42,7 @@ class DecoderLM(nn.Module):
         self.lm_head = nn.Linear(config.embed_dim, config.vocab_size, bias=False)
         if config.tie_embeddings:
             self.lm_head.weight = self.embed.tokens.weight
-        init_weights(self)
+        init_weights(self, config)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, *,
                 cache: list[KVCache] | None = None) -> Tensor:

@@ -31,7 +31,7 @@ class TransformerEncoder(nn.Module):
         self.embed = Embeddings(config) if embed is None else embed
         self.encoder = LayerStack(config, causal=False, rotary=self.embed.rotary)
         if embed is None:
-            init_weights(self)
+            init_weights(self, config)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, *,
                 token_type_ids: Tensor | None = None) -> Tensor:

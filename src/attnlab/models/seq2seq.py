@@ -38,7 +38,7 @@ class EncoderDecoder(nn.Module):
         self.lm_head = nn.Linear(config.embed_dim, config.vocab_size, bias=False)
         if config.tie_embeddings:
             self.lm_head.weight = self.embed.tokens.weight
-        init_weights(self)
+        init_weights(self, config)
 
     def encode(self, src_ids: Tensor, src_mask: Tensor | None = None) -> Tensor:
         """Encode ``(B, S)`` source ids (``src_mask`` 1 = real token) -> ``(B, S, E)``."""

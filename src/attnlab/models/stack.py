@@ -47,17 +47,19 @@ class LayerStack(nn.Module):
         return x if self.final_norm is None else self.final_norm(x)
 
 
-def init_weights(model: nn.Module, std: float = 0.02) -> None:
-    """GPT-2/BERT initialisation: linear and embedding weights ~ N(0, std²), biases 0.
+def init_weights(model: nn.Module, config: ModelConfig, std: float = 0.02) -> None:
+    """Initialise embeddings; linear layers keep PyTorch's fan-in scaled default.
 
     PyTorch's default ``nn.Embedding`` init is N(0, 1); tied to the output head it
-    makes the first logits huge. Norm weights stay 1.
+    makes the first logits huge, so token embeddings start at N(0, std²). With
+    ``embed_scale`` (Vaswani et al.: embeddings times sqrt(E)) they start at
+    N(0, 1/E), so that scaled they match the unit-amplitude sinusoidal positions.
     """
     for module in model.modules():
-        if isinstance(module, nn.Linear | nn.Embedding):
+        if isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=std)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
+        if isinstance(module, Embeddings) and config.embed_scale:
+            nn.init.normal_(module.tokens.weight, mean=0.0, std=config.embed_dim ** -0.5)
 
 
 def check_ids(name: str, ids: object, vocab_size: int, max_len: int, offset: int = 0) -> Tensor:

@@ -49,6 +49,7 @@ def model_config(model: str, task_kind: str, *, vocab_size: int, max_len: int, e
         ValueError: For an impossible pairing, naming both and what would work.
     """
     choice = MODELS[model]
+    positions = positions or DEFAULT_POSITIONS[task_kind]
     if task_kind not in choice.tasks:
         fits = [name for name, c in MODELS.items() if task_kind in c.tasks]
         need = "a seq2seq task (copy, reverse, sort, recall, dates)" if task_kind == "lm" \
@@ -62,5 +63,6 @@ def model_config(model: str, task_kind: str, *, vocab_size: int, max_len: int, e
         vocab_size=vocab_size, embed_dim=embed_dim, num_layers=num_layers, num_heads=num_heads,
         ffn_dim=2 * embed_dim, attention=choice.self_attention,
         cross_attention=choice.cross_attention,
-        positions=positions or DEFAULT_POSITIONS[task_kind], max_len=max_len, dropout=dropout,
+        positions=positions, max_len=max_len, dropout=dropout,
+        embed_scale=positions == "sinusoidal",
     )
