@@ -36,8 +36,6 @@ def test_compat_name(name):
     assert issubclass(getattr(al.compat, name), nn.Module)
 
 
-@pytest.mark.xfail(strict=True, reason="MISSING: al.compat.AttentionTrainer (API.md section 3) "
-                   "is not implemented")
 def test_compat_attention_trainer():
     trainer = al.compat.AttentionTrainer
     params = inspect.signature(trainer).parameters

@@ -171,14 +171,9 @@ def test_half_precision_close_to_float64(name, dtype):
     assert oracle.rel_err(out, expected) <= 2e-2
 
 
-DROPOUT_IGNORED = {"simple": "BUG: build('simple', dropout=0.5) silently ignores dropout "
-                             "(swallowed by **kw) instead of applying it or refusing it"}
-
-
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=DROPOUT_IGNORED[n]))
-     if n in DROPOUT_IGNORED else n for n in NAMES],
+    NAMES,
 )
 def test_dropout_only_in_training(name):
     module, refusal = try_build(name, dropout=0.5)

@@ -35,4 +35,61 @@ class MultiAttention(MultiHeadAttention):
         super().__init__(emd_dim, num_heads)
 
 
-__all__ = ["MultiAttention", "SelfAttention"]
+
+
+class AttentionTrainer:
+    """The seed's trainer: ``AttentionTrainer(model_type, embed_dim, ...)``, ``.train()``.
+
+    It trains ``model_type`` (a ``--model`` name of ``attnlab train``; the seed's
+    ``"self"`` and ``"multi"`` are accepted too) on the default task (``reverse``)
+    through :func:`attnlab.training.train`, which is what ``attnlab train`` runs.
+
+    Args:
+        model_type: Mechanism name, e.g. ``"multihead"`` or ``"selfhead"``.
+        embed_dim: Model width.
+        num_heads: Heads (default 8, or 1 for single-head mechanisms).
+        learning_rate: Peak learning rate.
+        batch_size: Batch size.
+        seq_length: Task sequence length.
+        **options: Any other :class:`~attnlab.training.TrainConfig` field (``task``, ``out``...).
+    """
+
+    ALIASES = {"self": "selfhead", "self_attention": "selfhead", "multi": "multihead",
+               "multi_head": "multihead", "multihead_attention": "multihead"}
+
+    def __init__(self, model_type: str, embed_dim: int, num_heads: int | None = None,
+                 learning_rate: float = 0.001, batch_size: int = 32, seq_length: int = 10,
+                 **options: object) -> None:
+        from .training import TrainConfig
+
+        model = self.ALIASES.get(model_type, model_type)
+        if num_heads is None:
+            num_heads = 1 if model in ("selfhead", "simple", "additive") else 8
+        self.config = TrainConfig(model=model, embed_dim=embed_dim, num_heads=num_heads,
+                                  learning_rate=learning_rate, batch_size=batch_size,
+                                  seq_length=seq_length, **options)  # type: ignore[arg-type]
+        self.run_dir: str | None = None
+
+    def train(self, epochs: int, save_path: str | None = None) -> dict:
+        """Train for ``epochs`` epochs; write the final weights to ``save_path`` if given."""
+        from .training import train
+
+        config = self.config.replace(epochs=epochs, save_path=save_path)
+        summary = train(config)
+        self.run_dir = summary["run_dir"]
+        return summary
+
+    def evaluate(self) -> dict[str, float]:
+        """Held-out metrics of the trained model.
+
+        Raises:
+            ValueError: If :meth:`train` has not run yet.
+        """
+        from .training import evaluate
+
+        if self.run_dir is None:
+            raise ValueError("evaluate() needs a trained model: call train(epochs) first")
+        return evaluate(self.run_dir)
+
+
+__all__ = ["AttentionTrainer", "MultiAttention", "SelfAttention"]

@@ -105,18 +105,12 @@ def test_bad_input(call, error, match):
         call()
 
 
-MISSING = "BUG: AdditiveAttention does not check that query/key/value share B and key/value " \
-    "share S (torch RuntimeError, or silent broadcasting of a batch-1 key)"
-
-
-@pytest.mark.xfail(strict=True, reason=MISSING)
 def test_key_value_length_mismatch():
     module = al.AdditiveAttention(6, kdim=4)
     with pytest.raises(ValueError, match=r"S"):
         module(torch.randn(2, 3, 6), torch.randn(2, 7, 4), torch.randn(2, 8, 4))
 
 
-@pytest.mark.xfail(strict=True, reason=MISSING)
 def test_batch_mismatch_is_an_error():
     module = al.AdditiveAttention(6, kdim=4)
     with pytest.raises(ValueError, match=r"B"):

@@ -371,7 +371,8 @@ TYPED = r"(?s:parameter '{}'.*Actual value)"
         ({"dropout_p": 1.0}, ValueError, r"dropout_p must be < 1(\.0)?, got 1\.0"),
         ({"dropout_p": -0.1}, ValueError, r"dropout_p must be >= 0(\.0)?, got -0\.1"),
         ({"key": K.float()}, TypeError, r"query, key and value must share a dtype.*float32"),
-        ({"value": V.float()}, TypeError, r"share a dtype.*float32.*float64"),
+        ({"value": V.float()}, TypeError,
+         r"share a dtype, got query torch.float64, key torch.float64, value torch.float32"),
         ({"query": Q.long()}, TypeError,
          r"query must be a floating tensor, got dtype torch\.int64"),
         ({"query": Q[0, 0, 0]}, ValueError, r"query must have at least 2 dims, got shape \(5,\)"),
@@ -386,8 +387,6 @@ def test_bad_input(kwargs, error, match):
         al.scaled_dot_product_attention(query, key, value, **args)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: dtype mismatch message does not say which of "
-                   "query/key/value has which dtype")
 def test_dtype_mismatch_names_the_argument():
     with pytest.raises(TypeError, match=r"key .*torch\.float32.*query .*torch\.float64|"
                                         r"query .*torch\.float64.*key .*torch\.float32"):
@@ -396,16 +395,12 @@ def test_dtype_mismatch_names_the_argument():
 
 # --- masks of every broadcastable rank, and mask dtypes ------------------------------------
 
-LOW_RANK_BUG = "BUG: masks of rank < 2 (or with a size-1 key axis) crash although they " \
-    "broadcast to (..., L, S)"
-
-
 @pytest.mark.parametrize("window", [None, 3])
 @pytest.mark.parametrize(
     "shape",
     [
-        pytest.param((), marks=pytest.mark.xfail(strict=True, reason=LOW_RANK_BUG)),
-        pytest.param((1,), marks=pytest.mark.xfail(strict=True, reason=LOW_RANK_BUG)),
+        (),
+        (1,),
         (1, 11),
         (2, 1, 1, 1),
         (1, 3, 1, 11),
@@ -420,7 +415,7 @@ def test_mask_of_any_broadcastable_rank(shape, window):
 
 @pytest.mark.parametrize(
     "window",
-    [pytest.param(None, marks=pytest.mark.xfail(strict=True, reason=LOW_RANK_BUG)), 3],
+    [None, 3],
 )
 def test_key_vector_mask(window):
     mask = oracle.rand_bool(11, seed=62)  # (S,): one flag per key
@@ -429,14 +424,10 @@ def test_key_vector_mask(window):
     assert oracle.rel_err(out, ref) <= 1e-6
 
 
-@pytest.mark.xfail(strict=True, reason=LOW_RANK_BUG)
 def test_size_one_mask_with_window():
     mask = torch.ones(1, 1, dtype=torch.bool)
     out = al.scaled_dot_product_attention(Q, K, V, mask, window=3)
     assert oracle.rel_err(out, oracle.attention(Q, K, V, mask, window=3)[0]) <= 1e-6
-
-
-MASK_DTYPE_BUG = "BUG: windowed path passes a float mask of another dtype to SDPA unconverted"
 
 
 @pytest.mark.parametrize(
@@ -445,11 +436,9 @@ MASK_DTYPE_BUG = "BUG: windowed path passes a float mask of another dtype to SDP
         (torch.float32, torch.float64, None),
         (torch.float32, torch.float64, 3),
         (torch.float64, torch.float32, None),
-        pytest.param(torch.float64, torch.float32, 3,
-                     marks=pytest.mark.xfail(strict=True, reason=MASK_DTYPE_BUG)),
+        (torch.float64, torch.float32, 3),
         (torch.float32, torch.bfloat16, 3),
-        pytest.param(torch.float64, torch.bfloat16, 3,
-                     marks=pytest.mark.xfail(strict=True, reason=MASK_DTYPE_BUG)),
+        (torch.float64, torch.bfloat16, 3),
     ],
 )
 def test_float_mask_of_another_dtype(mask_dtype, query_dtype, window):

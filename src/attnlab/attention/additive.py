@@ -22,7 +22,14 @@ from torch import Tensor, nn
 from .._validate import check_int
 from ..functional.masks import check_window, restrict, visibility
 from ..functional.reference import masked_softmax
-from .base import AttentionModule, check_dropout, check_embed_dim, check_input, module_mask
+from .base import (
+    AttentionModule,
+    check_dropout,
+    check_embed_dim,
+    check_input,
+    check_key_value,
+    module_mask,
+)
 from .cache import KVCache
 
 
@@ -73,10 +80,9 @@ class AdditiveAttention(AttentionModule):
         ``cache`` works as in :class:`MultiHeadAttention`: self-attention appends
         the projected keys/values; cross-attention reuses them after the first call.
         """
-        query = check_input("query", query, self.embed_dim, "embed_dim")
+        query = check_input("query", query, self.embed_dim, "embed_dim", like=self)
         is_self = key is None
-        key = query if key is None else check_input("key", key, self.kdim, "kdim")
-        value = key if value is None else check_input("value", value, self.kdim, "kdim")
+        key, value = check_key_value(self, query, key, value, self.kdim, self.kdim)
         if cache is not None and not is_self and len(cache) > 0:
             k, v = cache.get()  # (B, 1, S, A), (B, 1, S, E)
         else:

@@ -39,8 +39,6 @@ class AttentionModule(nn.Module):
             q ``(B, H, L, D)``, k ``(B, G, S, D)``, v ``(B, G, S, Dv)`` -> ``(B, H, L, Dv)``.
         """
         scale = q.shape[-1] ** -0.5 if scale is None else scale
-        if mask is not None and mask.is_floating_point() and mask.dtype != q.dtype:
-            mask = mask.to(q.dtype)
         dropout_p = dropout_p if self.training else 0.0
         if self._recorder is None:
             out = attend(q, k, v, mask, causal=causal, window=window, scale=scale,
@@ -65,13 +63,47 @@ def merge_heads(x: Tensor) -> Tensor:
     return x.transpose(1, 2).reshape(B, L, H * D)  # (B, L, H·D)
 
 
-def check_input(name: str, x: object, width: int | None, what: str = "") -> Tensor:
-    """Check a module input is a floating ``(B, L, width)`` tensor (any width if None)."""
+def check_input(name: str, x: object, width: int | None, what: str = "", *,
+                length: str = "L", like: nn.Module | None = None) -> Tensor:
+    """Check a module input is a floating ``(B, length, width)`` tensor (any width if None).
+
+    With ``like``, the dtype must also match that module's parameters.
+    """
     x = check_tensor(name, x)
     if x.dim() != 3 or (width is not None and x.shape[-1] != width):
-        expected = f"(B, L, {width}) ({what})" if width is not None else "(B, L, E)"
+        expected = f"(B, {length}, {width}) ({what})" if width is not None else "(B, L, E)"
         raise ValueError(f"{name} must have shape {expected}, got {tuple(x.shape)}")
+    if like is not None:
+        param = next(like.parameters(), None)
+        if param is not None and param.dtype != x.dtype:
+            raise TypeError(f"{name} has dtype {x.dtype} but the module's parameters are "
+                            f"{param.dtype}; cast one to the other (e.g. module.to({x.dtype}))")
     return x
+
+
+def check_key_value(module: nn.Module, query: Tensor, key: Tensor | None, value: Tensor | None,
+                    kdim: int, vdim: int) -> tuple[Tensor, Tensor]:
+    """Resolve and check key/value: key defaults to query, value to key (if widths allow).
+
+    Shape:
+        query ``(B, L, E)`` -> key ``(B, S, kdim)``, value ``(B, S, vdim)``.
+    """
+    key = query if key is None else check_input("key", key, kdim, "kdim", length="S",
+                                                like=module)
+    if value is None:
+        if vdim != kdim:
+            raise ValueError(f"value must be given when vdim ({vdim}) != kdim ({kdim}); "
+                             f"only key {tuple(key.shape)} was")
+        value = key
+    else:
+        value = check_input("value", value, vdim, "vdim", length="S", like=module)
+    if key.shape[0] != query.shape[0] or value.shape[0] != query.shape[0]:
+        raise ValueError(f"query, key and value must have the same batch size B, got "
+                         f"{query.shape[0]}, {key.shape[0]}, {value.shape[0]}")
+    if key.shape[1] != value.shape[1]:
+        raise ValueError(f"key and value must have the same length S, got key "
+                         f"{tuple(key.shape)} and value {tuple(value.shape)}")
+    return key, value
 
 
 def check_dropout(dropout: object) -> float:

@@ -8,6 +8,7 @@ may see every source position.
 
 from torch import Tensor
 
+from .base import check_input
 from .multihead import MultiHeadAttention
 
 
@@ -41,4 +42,5 @@ class CrossAttention(MultiHeadAttention):
 
     def forward(self, x: Tensor, context: Tensor, mask: Tensor | None = None, *,  # noqa: D102
                 cache=None) -> Tensor:
+        check_input("context", context, self.kdim, "context_dim", length="S")
         return super().forward(x, context, context, mask=mask, cache=cache)

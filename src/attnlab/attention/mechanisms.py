@@ -87,7 +87,7 @@ def _causal(embed_dim, num_heads, *, kdim=None, causal=True, **kw):
 
 @ATTENTION.register("additive", help="additive (Bahdanau 2015) attention with a scoring MLP")
 def _additive(embed_dim, num_heads, *, kdim=None, causal=False, window=None, dropout=0.0,
-              rotary=None, bias=True):
+              rotary=None, bias=True):  # bias: its projections' biases are fixed by the paper
     if rotary is not None:
         raise ValueError("additive attention has no dot product to rotate: use absolute "
                          "positions (sinusoidal or learned) with it")
@@ -95,7 +95,10 @@ def _additive(embed_dim, num_heads, *, kdim=None, causal=False, window=None, dro
 
 
 @ATTENTION.register("simple", help="weightless self-attention softmax(X Xᵀ/√E) X")
-def _simple(embed_dim, num_heads, *, kdim=None, causal=False, window=None, rotary=None, **kw):
+def _simple(embed_dim, num_heads, *, kdim=None, causal=False, window=None, rotary=None,
+            dropout=0.0, bias=True):  # bias: there are no weights to bias
+    if dropout:
+        raise ValueError(f"'simple' attention has no dropout, got dropout={dropout}")
     if window is not None or rotary is not None or kdim not in (None, embed_dim):
         raise ValueError("'simple' attention has no weights: it supports self-attention with "
                          "optional causality only (no window, rotary or cross-attention)")

@@ -27,6 +27,7 @@ from .base import (
     check_dropout,
     check_embed_dim,
     check_input,
+    check_key_value,
     merge_heads,
     module_mask,
     split_heads,
@@ -111,15 +112,9 @@ class MultiHeadAttention(AttentionModule):
         Returns:
             ``(B, L, E)``.
         """
-        query = check_input("query", query, self.embed_dim, "embed_dim")
+        query = check_input("query", query, self.embed_dim, "embed_dim", like=self)
         is_self = key is None
-        key = query if key is None else check_input("key", key, self.kdim, "kdim")
-        value = key if value is None else check_input("value", value, self.vdim, "vdim")
-        if key.shape[:2] != value.shape[:2] or key.shape[0] != query.shape[0]:
-            raise ValueError(
-                f"query, key and value must share B and key/value must share S, got "
-                f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
-            )
+        key, value = check_key_value(self, query, key, value, self.kdim, self.vdim)
         offset = cache.length if (cache is not None and is_self) else 0
         q = split_heads(self.q_proj(query), self.num_heads)  # (B, H, L, D)
         if cache is not None and not is_self and len(cache) > 0:

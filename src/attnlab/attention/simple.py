@@ -90,7 +90,7 @@ class SelfAttention(AttentionModule):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """Attend from every token of ``x`` to every (visible) token of ``x``."""
-        x = check_input("x", x, self.embed_dim, "embed_dim")
+        x = check_input("x", x, self.embed_dim, "embed_dim", like=self)
         q = self.q_proj(x).unsqueeze(1)  # (B, 1, L, E): one head
         k = self.k_proj(x).unsqueeze(1)  # (B, 1, L, E)
         v = self.v_proj(x).unsqueeze(1)  # (B, 1, L, E)

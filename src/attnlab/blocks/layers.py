@@ -54,8 +54,9 @@ class TransformerLayer(nn.Module):
             self.cross_norm = self._norm(config)
         ffn_class = FFNS.get(config.ffn)
         ffn_kwargs = {"activation": config.activation} if config.ffn == "mlp" else {}
-        self.ffn = ffn_class(E, config.resolved_ffn_dim, bias=config.bias,
-                             dropout=config.dropout, **ffn_kwargs)
+        # dropout=0: the residual branch's dropout below already covers the FFN output
+        self.ffn = ffn_class(E, config.resolved_ffn_dim, bias=config.bias, dropout=0.0,
+                             **ffn_kwargs)
         self.ffn_norm = self._norm(config)
         self.dropout = nn.Dropout(config.dropout)
 

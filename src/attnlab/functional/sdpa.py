@@ -146,6 +146,8 @@ def attend(
     ``g·H/G ... (g+1)·H/G - 1``.
     """
     L, S = query.shape[-2], key.shape[-2]
+    if mask is not None and mask.is_floating_point() and mask.dtype != query.dtype:
+        mask = mask.to(query.dtype)
     groups = _groups(query, key)
     choice = plan(L, S, mask, causal=causal, window=window, need_weights=need_weights)
     log.debug("attention L=%d S=%d: %s (%s)", L, S, choice.path, choice.reason)
@@ -213,7 +215,7 @@ def _windowed(
     q, k, v = _flatten(query, key, value)
     key_mask = None
     if mask is not None:  # (..., 1, S) -> (N, S) or (1, S)
-        key_mask = mask.expand(*batch, 1, S).reshape(-1, S) if mask.dim() > 2 else mask.view(1, S)
+        key_mask = mask.expand(*batch, 1, S).reshape(-1, S)  # (N, S)
     out = windowed_attention(q, k, v, key_mask, window=window, causal=causal, scale=scale,
                              dropout_p=dropout_p)
     return out.view(*batch, L, -1)
@@ -262,9 +264,10 @@ def _check(
                 f"and value {tuple(value.shape)}"
             )
         tensors.append(value)
-    dtypes = {t.dtype for t in tensors}
-    if len(dtypes) > 1:
-        raise TypeError(f"query, key and value must share a dtype, got {sorted(map(str, dtypes))}")
+    if len({t.dtype for t in tensors}) > 1:
+        got = ", ".join(f"{n} {t.dtype}" for n, t in zip(("query", "key", "value"), tensors,
+                                                          strict=False))
+        raise TypeError(f"query, key and value must share a dtype, got {got}")
     try:
         batch = torch.broadcast_shapes(*(t.shape[:-2] for t in tensors))
     except RuntimeError:
@@ -272,6 +275,8 @@ def _check(
         raise ValueError(f"leading dims of query, key, value do not broadcast: {shapes}") from None
     if mask is not None:
         mask = check_mask(mask, (*batch, query.shape[-2], key.shape[-2]))
+        if mask.dim() < 2:  # () or (S,): give it the (L, S) axes the paths index
+            mask = mask.reshape((1,) * (2 - mask.dim()) + tuple(mask.shape))
     window = check_window(window)
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1])

@@ -4,9 +4,19 @@ A sliding window of width ``w`` lets query ``i`` (absolute position
 ``p = i + S - L``) see keys ``j`` with ``|p - j| < w`` (and ``j <= p`` when
 causal). A dense ``(L, S)`` mask would do ``L·S`` work to keep ``L·w`` of it.
 Here the queries are cut into blocks of ``Q`` rows; each block only meets the
-``K = Q + w - 1`` keys (``Q + 2w - 2`` without causality) around it, gathered as
-a strided view, so time and memory are ``O(L · (Q + w))``. Each block goes
-through PyTorch's fused kernel with a small ``(Q, K)`` mask.
+``K <= Q + w - 1`` keys (``Q + 2w - 2`` without causality) around it, so time
+and memory are ``O(L · (Q + w))``.
+
+Two implementations share that block structure:
+
+* :class:`BandedAttention` (the default): a loop over query blocks in the style
+  of FlashAttention (Dao et al., 2022). Each block's ``(Q, K)`` scores are made,
+  normalised and used while they are still in the CPU cache; only the output
+  and one log-sum-exp per query are kept, and the backward pass recomputes the
+  scores block by block. Memory is ``O(L · D)`` beyond the inputs.
+* the fused-kernel version (with dropout, half precision, or a key mask that
+  needs a gradient): all blocks at once as a strided view through PyTorch's
+  SDPA with a small ``(Q, K)`` mask.
 
 Shape letters: N flattened batch, L queries, S keys, D head width, Dv value
 width, n blocks, Q queries per block, K keys per block.
@@ -16,10 +26,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-
 def block_size(window: int) -> int:
     """Queries per block: small enough to waste little, large enough for fast matmuls."""
     return max(16, min(128, window))
+
+
+def kernel_block_size(window: int, causal: bool) -> int:
+    """Queries per block of :class:`BandedAttention`.
+
+    Small blocks waste little work outside the band and keep a block's scores in
+    the CPU cache; below 32 rows the matrix products get inefficient.
+    """
+    return 64 if window > 32 or not causal else 32
 
 
 def windowed_attention(
@@ -27,6 +45,140 @@ def windowed_attention(
     causal: bool, scale: float, dropout_p: float,
 ) -> Tensor:
     """Sliding-window attention that skips the work outside the band.
+
+    Args:
+        query: ``(N, L, D)``.
+        key: ``(N, S, D)``.
+        value: ``(N, S, Dv)``.
+        key_mask: ``(N or 1, S)`` bool or float per-key mask, or None.
+        window: ``w >= 1``.
+        causal: Also hide keys after the query.
+        scale: Score scale.
+        dropout_p: Dropout on the weights.
+
+    Returns:
+        ``(N, L, Dv)``; rows that see no key are zero.
+    """
+    blocked = dropout_p > 0 or query.dtype not in (torch.float32, torch.float64) or (
+        key_mask is not None and key_mask.requires_grad)
+    if blocked:  # the fused kernel handles dropout, half precision and mask gradients
+        return _windowed_fused(query, key, value, key_mask, window=window, causal=causal,
+                               scale=scale, dropout_p=dropout_p)
+    key_bias = None
+    if key_mask is not None:  # (N or 1, S) -> additive (N or 1, 1, S)
+        key_bias = _as_bias(key_mask, query.dtype)[:, None, :]
+    out = BandedAttention.apply(query, key, value, key_bias, window, causal, scale)
+    assert isinstance(out, Tensor)
+    return out
+
+
+class BandedAttention(torch.autograd.Function):
+    """Block-by-block windowed attention with a recomputing backward (see module docstring).
+
+    ``apply(query, key, value, key_bias, window, causal, scale)``: query ``(N, L, D)``,
+    key ``(N, S, D)``, value ``(N, S, Dv)``, key_bias ``(N or 1, 1, S)`` additive or
+    None -> ``(N, L, Dv)``. Rows that see no key are zero, with zero gradients.
+    """
+
+    @staticmethod
+    def forward(ctx, query, key, value, key_bias, window, causal, scale):  # noqa: D102
+        N, L, _ = query.shape
+        out = query.new_empty(N, L, value.shape[-1])  # (N, L, Dv)
+        lse = query.new_empty(N, L, 1)  # log-sum-exp of each query's scores
+        for rows, keys, bias in _blocks(query, key, window, causal, key_bias):
+            q = query[:, rows]  # (N, Q, D)
+            scores = torch.baddbmm(bias, q, key[:, keys].transpose(1, 2), alpha=scale)  # (N, Q, K)
+            top = scores.amax(dim=-1, keepdim=True)  # (N, Q, 1)
+            top.masked_fill_(top == float("-inf"), 0.0)  # a row that sees nothing
+            weights = scores.sub_(top).exp_()  # (N, Q, K), unnormalised
+            total = weights.sum(dim=-1, keepdim=True)  # (N, Q, 1)
+            out[:, rows] = torch.bmm(weights, value[:, keys]).div_(total.clamp_min(1e-30))
+            empty = total == 0  # (N, Q, 1): gets lse = inf, so its weights recompute as 0
+            lse[:, rows] = total.log_().add_(top).masked_fill_(empty, float("inf"))
+        for rows in _empty_rows(L, key.shape[1], window, causal):
+            out[:, rows] = 0.0
+            lse[:, rows] = float("inf")
+        ctx.save_for_backward(query, key, value, key_bias, out, lse)
+        ctx.band = (window, causal, scale)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):  # noqa: D102
+        query, key, value, key_bias, out, lse = ctx.saved_tensors
+        window, causal, scale = ctx.band
+        grad_out = grad_out.contiguous()
+        delta = (grad_out * out).sum(dim=-1, keepdim=True)  # (N, L, 1) = rowsum(dO ∘ O)
+        grad_q = torch.zeros_like(query)
+        grad_k = torch.zeros_like(key)
+        grad_v = torch.zeros_like(value)
+        for rows, keys, bias in _blocks(query, key, window, causal, key_bias):
+            q, k, v, g = query[:, rows], key[:, keys], value[:, keys], grad_out[:, rows]
+            scores = torch.baddbmm(bias, q, k.transpose(1, 2), alpha=scale)  # (N, Q, K)
+            weights = scores.sub_(lse[:, rows]).exp_()  # (N, Q, K), the forward's softmax
+            grad_v[:, keys].baddbmm_(weights.transpose(1, 2), g)  # (N, K, Dv)
+            grad_w = torch.bmm(g, v.transpose(1, 2))  # (N, Q, K)
+            grad_s = grad_w.sub_(delta[:, rows]).mul_(weights)  # softmax backward
+            grad_q[:, rows] = torch.bmm(grad_s, k).mul_(scale)  # (N, Q, D)
+            grad_k[:, keys].baddbmm_(grad_s.transpose(1, 2), q, alpha=scale)  # (N, K, D)
+        return grad_q, grad_k, grad_v, None, None, None, None
+
+
+def _blocks(query: Tensor, key: Tensor, window: int, causal: bool, key_bias: Tensor | None):
+    """Yield ``(rows, keys, bias)`` per query block: two slices and the ``(N|1, Q, K)`` bias.
+
+    Query ``i`` sits at ``p = i + S - L`` and sees keys ``p - back ... p + ahead``;
+    a block of rows ``[i0, i1)`` meets keys ``[i0 + S - L - back, i1 + S - L + ahead)``
+    cut to ``[0, S)``. Interior blocks share one bias; edge blocks get their own.
+    """
+    L, S = query.shape[1], key.shape[1]
+    offset, back, ahead = S - L, window - 1, (0 if causal else window - 1)
+    Q = kernel_block_size(window, causal)
+    shared: dict[tuple[int, int, int], Tensor] = {}
+    for i0 in range(0, L, Q):
+        i1 = min(L, i0 + Q)
+        lo, hi = max(0, i0 + offset - back), min(S, i1 + offset + ahead)
+        if hi <= lo:
+            continue  # the block sees nothing: left to _empty_rows
+        first = i0 + offset - lo  # distance of the block's first query to key lo
+        bias = shared.get((i1 - i0, hi - lo, first))
+        if bias is None:
+            distance = torch.arange(first, first + i1 - i0, device=query.device)[:, None] \
+                - torch.arange(hi - lo, device=query.device)[None, :]  # (Q, K): p - j
+            visible = (distance <= back) & (distance >= -ahead)
+            bias = torch.zeros(visible.shape, dtype=query.dtype, device=query.device)
+            bias = bias.masked_fill_(~visible, float("-inf"))[None]  # (1, Q, K)
+            shared[(i1 - i0, hi - lo, first)] = bias
+        if key_bias is not None:
+            bias = bias + key_bias[:, :, lo:hi]  # (N|1, Q, K)
+        yield slice(i0, i1), slice(lo, hi), bias
+
+
+def _empty_rows(L: int, S: int, window: int, causal: bool) -> list[slice]:
+    """Row ranges of query blocks that meet no key at all (only when ``L > S``)."""
+    offset, back, ahead = S - L, window - 1, (0 if causal else window - 1)
+    Q = kernel_block_size(window, causal)
+    rows = []
+    for i0 in range(0, L, Q):
+        i1 = min(L, i0 + Q)
+        if min(S, i1 + offset + ahead) <= max(0, i0 + offset - back):
+            rows.append(slice(i0, i1))
+    return rows
+
+
+def _as_bias(mask: Tensor, dtype: torch.dtype) -> Tensor:
+    """A bool (True = keep) or float mask as an additive bias of ``dtype``."""
+    if mask.dtype == torch.bool:
+        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(
+            ~mask, float("-inf"))
+    return mask.to(dtype)
+
+
+def _windowed_fused(
+    query: Tensor, key: Tensor, value: Tensor, key_mask: Tensor | None, *, window: int,
+    causal: bool, scale: float, dropout_p: float,
+) -> Tensor:
+    """:func:`windowed_attention` through the fused SDPA kernel, all blocks at once.
 
     Args:
         query: ``(N, L, D)``.
