@@ -1,0 +1,97 @@
+"""``attnlab generate RUN_DIR --prompt TEXT``: the trained model's answer or continuation.
+
+With ``--interactive`` it is a prompt loop: each line read is answered, until the
+input ends or a line ``:q``. It reads any stdin, so answers can be piped too.
+"""
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from ..training.config import DEVICES
+from .options import CliParser, choice_value, float_value, int_value, run_dir_value
+
+QUIT = ":q"
+
+
+def add_parser(subparsers: Any) -> CliParser:
+    """Add ``attnlab generate RUN_DIR --prompt TEXT`` and its options."""
+    parser = subparsers.add_parser(
+        "generate", help="a trained run's answer to an input (or text continuation)",
+        description="Ask the model saved in RUN_DIR: a seq2seq task answers the input, "
+                    "the text task continues it.",
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", type=run_dir_value,
+                        help="a run directory written by 'attnlab train'")
+    parser.add_option("prompt", metavar="TEXT", default=None,
+                      help="the input (required unless --interactive)")
+    parser.add_option("max_new_tokens", type=int_value("--max_new_tokens"), default=None,
+                      metavar="N", help="tokens to generate (default: the task's answer "
+                                        "length, or seq_length for text)")
+    parser.add_option("temperature", type=float_value("--temperature", ">= 0",
+                                                      lambda v: v >= 0),
+                      default=0.0, metavar="X", help="0 = greedy; higher samples more "
+                                                     "freely (default: 0.0)")
+    parser.add_option("device", type=choice_value("--device", DEVICES), default="auto",
+                      metavar="NAME", help=f"one of: {', '.join(DEVICES)} (default: auto)")
+    parser.add_option("interactive", action="store_true",
+                      help=f"a prompt loop: answer each line until end of input or {QUIT}")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the answer to ``--prompt``; with ``--interactive``, to each line read."""
+    if args.prompt is None and not args.interactive:
+        print("attnlab generate: error: --prompt TEXT is required (or use --interactive)",
+              file=sys.stderr)
+        return 2
+    trainer = importlib.import_module("attnlab.training.run")
+
+    def answer(prompt: str) -> str:
+        return trainer.generate(args.run_dir, prompt, max_new_tokens=args.max_new_tokens,
+                                temperature=args.temperature, device=args.device)
+
+    if args.prompt is not None:
+        print(answer(args.prompt))
+    if args.interactive:
+        _loop(answer)
+    return 0
+
+
+def _loop(answer: Callable[[str], str],
+          commands: dict[str, Callable[[str], None]] | None = None) -> None:
+    """Read a line, print the answer, until end of input or ``:q``.
+
+    A prompt the model cannot take (a character outside its vocabulary) prints the
+    reason and the loop goes on.
+
+    Args:
+        answer: The model's answer to one input.
+        commands: Extra ``:name`` commands; each gets the last input answered
+            (``""`` before the first).
+    """
+    commands = commands or {}
+    names = ", ".join([*commands, QUIT])
+    print(f"type an input and press Enter; {names} or Ctrl-D ends" if not commands
+          else f"type an input and press Enter; commands: {names} (or Ctrl-D to end)")
+    last = ""
+    while True:
+        try:
+            line = input("> ")
+        except EOFError:
+            print()
+            return
+        if line.strip() == QUIT:
+            return
+        if line.strip() in commands:
+            commands[line.strip()](last)
+            continue
+        if not line:
+            continue
+        try:
+            print(answer(line))
+            last = line
+        except (ValueError, TypeError) as exc:
+            print(f"error: {exc}")

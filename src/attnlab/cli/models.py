@@ -1,0 +1,51 @@
+"""``attnlab models``: list what can be trained and built, one line each.
+
+Prints the ``--model`` mechanisms the trainer knows, then every registry of
+:mod:`attnlab.registry`: attention mechanisms, tasks, positional schemes, norms,
+feed-forward blocks and model presets. A name registered anywhere shows up here
+with no edit to this file.
+"""
+
+import argparse
+from typing import Any
+
+from .options import CliParser, print_table
+
+
+def add_parser(subparsers: Any) -> CliParser:
+    """Add ``attnlab models``."""
+    return subparsers.add_parser(
+        "models", help="list mechanisms, tasks, positional schemes, norms, presets",
+        description="List every registered name with its one-line description.",
+    )
+
+
+def sections() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The listing: ``(title, [(name, help), ...])`` per section."""
+    import attnlab.config  # noqa: F401  (fills ATTENTION, POSITIONS, NORMS, FFNS)
+    import attnlab.models  # noqa: F401  (fills PRESETS)
+    from attnlab.registry import ATTENTION, FFNS, NORMS, POSITIONS, PRESETS, TASKS
+    from attnlab.training.mechanisms import MODELS
+
+    def rows(registry: Any) -> list[tuple[str, str]]:
+        return [(entry.name, entry.help) for entry in registry.entries()]
+
+    return [
+        ("mechanisms (attnlab train --model)",
+         [(name, choice.help) for name, choice in MODELS.items()]),
+        ("tasks (attnlab train --task)", rows(TASKS)),
+        ("positional schemes (attnlab train --positions)", rows(POSITIONS)),
+        ("attention mechanisms (attnlab.registry.ATTENTION)", rows(ATTENTION)),
+        ("norms (attnlab.registry.NORMS)", rows(NORMS)),
+        ("feed-forward blocks (attnlab.registry.FFNS)", rows(FFNS)),
+        ("model presets (attnlab.registry.PRESETS)", rows(PRESETS)),
+    ]
+
+
+def run(args: argparse.Namespace) -> int:  # noqa: ARG001
+    """Print every section."""
+    for index, (title, entries) in enumerate(sections()):
+        if index:
+            print()
+        print_table(title, ["name", "description"], entries)
+    return 0

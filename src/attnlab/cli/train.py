@@ -1,0 +1,300 @@
+"""``attnlab train``: parse the options into a :class:`TrainConfig` and run the trainer.
+
+Every :class:`TrainConfig` field is an option, with the field's default and the
+help line from the class docstring, so a new field is a new option with no edit
+here (add its bounds to ``INT_MINIMUM`` / ``FLOAT_BOUNDS`` / ``CHOICES`` when it
+has some). Options left off the command line keep the field's default, or, with
+``--resume RUN_DIR``, the value the run was started with.
+"""
+
+import argparse
+import importlib
+import inspect
+import json
+import re
+import shlex
+import sys
+import textwrap
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from ..registry import POSITIONS, TASKS
+from ..training.config import DEVICES, TrainConfig
+from ..training.mechanisms import MODELS
+from .options import (
+    CliParser,
+    ValueParser,
+    choice_value,
+    file_value,
+    float_value,
+    int_value,
+    option_message,
+    run_dir_value,
+)
+
+#: Int fields whose smallest value is not 1.
+INT_MINIMUM = {"seed": 0, "warmup_steps": 0}
+#: Float fields: the allowed range in words and as a test.
+FLOAT_BOUNDS: dict[str, tuple[str, Callable[[float], bool]]] = {
+    "learning_rate": ("> 0", lambda v: v > 0),
+    "weight_decay": (">= 0", lambda v: v >= 0),
+    "grad_clip": (">= 0 (0 = off)", lambda v: v >= 0),
+    "dropout": ("in [0, 1)", lambda v: 0 <= v < 1),
+}
+#: Fields that take one of a list of names.
+CHOICES: dict[str, Callable[[], list[str]]] = {
+    "model": lambda: list(MODELS),
+    "task": TASKS.names,
+    "device": lambda: list(DEVICES),
+    "positions": POSITIONS.names,
+}
+#: Fields naming an input file that must exist.
+FILES = ("data",)
+#: What ``--interactive`` asks for, in this order (options given on the command line are
+#: not asked again).
+ASKED = ("task", "model", "embed_dim", "num_heads", "learning_rate", "batch_size",
+         "seq_length", "epochs", "seed", "device", "out", "save_path")
+
+
+@dataclass(frozen=True)
+class FieldOption:
+    """One :class:`TrainConfig` field as a command-line option.
+
+    Args:
+        name: The field name (``--name`` / ``--na-me`` on the command line).
+        default: The field's default.
+        parse: Turns the text typed into the field's value; raises
+            ``argparse.ArgumentTypeError`` with a one-line message naming the option.
+        help: The help line.
+        flag: True for a boolean field (an option without a value).
+    """
+
+    name: str
+    default: Any
+    parse: ValueParser
+    help: str
+    flag: bool = False
+
+
+def _field_help() -> dict[str, str]:
+    """The ``Args:`` lines of :class:`TrainConfig`'s docstring, by field name."""
+    text = inspect.cleandoc(TrainConfig.__doc__ or "").split("Args:", 1)[-1]
+    helps: dict[str, str] = {}
+    name = None
+    for line in text.splitlines():
+        match = re.match(r"^ {4}(\w+): (.*)$", line)
+        if match:
+            name = match[1]
+            helps[name] = match[2].strip()
+        elif name and line.startswith(" " * 8):
+            helps[name] += " " + line.strip()
+        else:
+            name = None
+    return {key: value.replace("``", "") for key, value in helps.items()}
+
+
+def _parser_for(name: str, kind: Any) -> ValueParser:
+    option = f"--{name}"
+    if name in CHOICES:
+        return choice_value(option, CHOICES[name]())
+    if name in FILES:
+        return file_value(option)
+    if kind is int:
+        return int_value(option, INT_MINIMUM.get(name, 1))
+    if kind is float:
+        bound, accept = FLOAT_BOUNDS.get(name, ("", lambda v: True))
+        return float_value(option, bound, accept)
+    return str
+
+
+def field_options() -> list[FieldOption]:
+    """Every :class:`TrainConfig` field as an option, in the dataclass's order."""
+    helps = _field_help()
+    types = get_type_hints(TrainConfig)
+    options = []
+    for field in fields(TrainConfig):
+        kind = types[field.name]
+        default = field.default if field.default is not MISSING else None
+        help_text = helps.get(field.name, "")
+        if kind is bool:
+            options.append(FieldOption(field.name, default, bool, help_text, flag=True))
+            continue
+        choices = CHOICES[field.name]() if field.name in CHOICES else []
+        if choices and not all(re.search(rf"\b{name}\b", help_text) for name in choices):
+            help_text += f" Choices: {', '.join(choices)}."
+        if "default" not in help_text:
+            help_text += f" (default: {'none' if default is None else default})"
+        options.append(FieldOption(field.name, default, _parser_for(field.name, kind),
+                                   help_text))
+    return options
+
+
+def add_parser(subparsers: Any) -> CliParser:
+    """Add ``attnlab train`` with one option per :class:`TrainConfig` field."""
+    parser = subparsers.add_parser(
+        "train", help="train a model on a task (the seed's options, plus more)",
+        description="Train an attention model on a task. Each option is also spelled with "
+                    "'-' instead of '_'.",
+        usage="attnlab train [options]",
+    )
+    for option in field_options():
+        if option.flag:
+            parser.add_option(option.name, action="store_true", default=argparse.SUPPRESS,
+                              help=option.help)
+        else:
+            metavar = "NAME" if option.name in CHOICES else _metavar(option)
+            parser.add_option(option.name, type=option.parse, default=argparse.SUPPRESS,
+                              metavar=metavar, help=option.help)
+    parser.add_option("resume", type=run_dir_value, default=None, metavar="RUN_DIR",
+                      help="continue the run saved in RUN_DIR (its config.json gives the "
+                           "options not given here)")
+    return parser
+
+
+def _metavar(option: FieldOption) -> str:
+    if isinstance(option.default, int):
+        return "N"
+    if isinstance(option.default, float):
+        return "X"
+    return "PATH" if option.name in ("out", "save_path", "data") else "TEXT"
+
+
+def given_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`TrainConfig` fields given on the command line."""
+    names = {field.name for field in fields(TrainConfig)}
+    return {name: value for name, value in vars(args).items() if name in names}
+
+
+def base_values(resume: str | None) -> dict[str, Any]:
+    """Field values before the command line: defaults, or the resumed run's config.
+
+    Raises:
+        FileNotFoundError: If ``resume`` has no ``config.json``.
+        ValueError: If that file is not a valid config.
+    """
+    if resume is None:
+        return asdict(TrainConfig())
+    path = Path(resume) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: {resume} has no config.json: is it a run directory?")
+    try:
+        saved = TrainConfig.from_dict(json.loads(path.read_text()))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--resume: {path} is not valid JSON ({exc.msg})") from None
+    return {**asdict(saved), "out": resume, "interactive": False}
+
+
+def check_pairing(config: TrainConfig) -> None:
+    """Check that ``--model`` can train on ``--task`` before any work.
+
+    Raises:
+        ValueError: Naming both options and the models that fit the task.
+    """
+    kind = getattr(TASKS.get(config.task), "kind", None)
+    choice = MODELS[config.model]
+    if kind is None or kind in choice.tasks:
+        return
+    fits = [name for name, other in MODELS.items() if kind in other.tasks]
+    raise ValueError(f"--model {config.model} does not fit --task {config.task} (a {kind} "
+                     f"task); for this task choose from: {', '.join(fits)}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the config (asking for it with ``--interactive``) and train."""
+    values = {**base_values(args.resume), **given_options(args)}
+    if values.get("interactive"):
+        if not sys.stdin.isatty():
+            print("attnlab train: error: --interactive needs a terminal (stdin is not one); "
+                  "give the options on the command line instead", file=sys.stderr)
+            return 2
+        try:
+            config = ask_config(values, given=set(given_options(args)))
+        except EOFError:
+            print("\nattnlab train: input ended before the config was complete; nothing trained",
+                  file=sys.stderr)
+            return 1
+        print(describe(config))
+        print(f"training; run directory {args.resume or config.run_dir()} "
+              "(Ctrl-C saves a checkpoint)")
+    else:
+        config = TrainConfig(**values)
+        check_pairing(config)
+    trainer = importlib.import_module("attnlab.training.run")
+    try:
+        trainer.train(config, resume=args.resume)
+    except trainer.Interrupted:
+        run_dir = args.resume or config.run_dir()
+        print(f"attnlab: interrupted; checkpoint saved in {run_dir}; resume with: "
+              f"attnlab train --resume {shlex.quote(run_dir)}", file=sys.stderr)
+        return 130
+    return 0
+
+
+def describe(config: TrainConfig) -> str:
+    """The config as wrapped ``name=value`` pairs (what ``--interactive`` shows at the end)."""
+    pairs = [f"{name}={'none' if value is None else shlex.quote(str(value))}"
+             for name, value in asdict(config).items() if name != "interactive"]
+    text = textwrap.fill("  ".join(pair.replace(" ", "\0") for pair in pairs), width=96,
+                         initial_indent="  ", subsequent_indent="  ", break_long_words=False,
+                         break_on_hyphens=False)
+    return "config:\n" + text.replace("\0", " ")
+
+
+def ask_config(values: dict[str, Any], given: set[str], *,
+               ask: Callable[[str], str] = input,
+               say: Callable[[str], None] = print) -> TrainConfig:
+    """Ask for each field of ``ASKED`` not in ``given``, then return the valid config.
+
+    Each question shows the current value, ``embed_dim [64]: ``; Enter keeps it, ``?``
+    prints the option's help, a bad value prints why and asks again. If the answers
+    do not fit together (``embed_dim`` not divisible by ``num_heads``, a model that
+    cannot train on the task), the message is shown and the fields it names are
+    asked again.
+
+    Args:
+        values: Every field's current value (defaults, resumed run, command line).
+        given: Fields given on the command line: not asked unless they conflict.
+        ask: Reads one answer after showing a prompt.
+        say: Prints one line.
+
+    Returns:
+        The config.
+
+    Raises:
+        EOFError: If input ends before the config is complete.
+    """
+    options = {option.name: option for option in field_options() if not option.flag}
+    say("Enter keeps the value in [brackets]; ? explains the option.")
+    todo = [name for name in ASKED if name not in given]
+    while True:
+        for name in todo:
+            values[name] = _ask(options[name], values[name], ask, say)
+        try:
+            config = TrainConfig(**values)
+            check_pairing(config)
+            return config
+        except (ValueError, TypeError) as exc:
+            message = str(exc)
+            say(f"  {option_message(message, options)}")
+            named = [name for name in options if re.search(rf"(?<!\w){name}(?!\w)", message)]
+            todo = named or todo
+
+
+def _ask(option: FieldOption, current: Any, ask: Callable[[str], str],
+         say: Callable[[str], None]) -> Any:
+    shown = "none" if current is None else current
+    while True:
+        text = ask(f"{option.name} [{shown}]: ").strip()
+        if not text:
+            return current
+        if text == "?":
+            say(f"  --{option.name}: {option.help}")
+            continue
+        if text == "none" and option.default is None:
+            return None
+        try:
+            return option.parse(text)
+        except argparse.ArgumentTypeError as exc:
+            say(f"  {exc}")

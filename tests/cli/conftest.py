@@ -1,0 +1,61 @@
+"""Fixtures for the command-line tests: a trainer that records its calls instead of training."""
+
+import pytest
+
+from attnlab.training import run as trainer_module
+
+
+class FakeTrainer:
+    """Stands in for ``attnlab.training.run``'s train/evaluate/generate; records each call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple, dict]] = []
+        self.error: BaseException | None = None
+        self.answer = "answer"
+        self.metrics = {"val_loss": 0.125, "seq_acc": 0.5}
+
+    def _record(self, name, *args, **kwargs):
+        self.calls.append((name, args, kwargs))
+        if self.error is not None:
+            raise self.error
+
+    def train(self, config, *, resume=None):
+        self._record("train", config, resume=resume)
+        return {"run_dir": config.run_dir(), "metrics": {}}
+
+    def evaluate(self, run_dir, *, device="auto"):
+        self._record("evaluate", run_dir, device=device)
+        return dict(self.metrics)
+
+    def generate(self, run_dir, prompt, *, max_new_tokens=None, temperature=0.0, device="auto"):
+        self._record("generate", run_dir, prompt, max_new_tokens=max_new_tokens,
+                     temperature=temperature, device=device)
+        return f"{self.answer}:{prompt}"
+
+    @property
+    def configs(self):
+        return [args[0] for name, args, _ in self.calls if name == "train"]
+
+
+@pytest.fixture
+def fake_trainer(monkeypatch):
+    fake = FakeTrainer()
+    for name in ("train", "evaluate", "generate"):
+        monkeypatch.setattr(trainer_module, name, getattr(fake, name))
+    return fake
+
+
+
+def _assert_one_line_error(err: str, *needles: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert "usage:" not in err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.fixture
+def one_line_error():
+    """``one_line_error(err, *needles)``: stderr is one line, no traceback, has every needle."""
+    return _assert_one_line_error

@@ -1,0 +1,54 @@
+"""``attnlab models``: every registered name, with its line, in-process and as a real command."""
+
+import subprocess
+import sys
+
+import pytest
+
+from attnlab.cli.main import main
+from attnlab.cli.models import sections
+from attnlab.registry import ATTENTION, FFNS, NORMS, POSITIONS, PRESETS, TASKS
+from attnlab.training.mechanisms import MODELS
+
+
+def _expected_rows():
+    rows = [(name, choice.help) for name, choice in MODELS.items()]
+    for registry in (ATTENTION, TASKS, POSITIONS, NORMS, FFNS, PRESETS):
+        rows += [(entry.name, entry.help) for entry in registry.entries()]
+    return rows
+
+
+def test_sections_cover_every_registry():
+    sections()  # imports the modules that fill the registries
+    listed = [row for _, rows in sections() for row in rows]
+    assert sorted(listed) == sorted(_expected_rows())
+    assert all(help_text for _, help_text in listed)
+    for registry in (ATTENTION, TASKS, POSITIONS, NORMS, FFNS, PRESETS):
+        assert len(registry) > 0
+
+
+def test_prints_every_name_with_its_help(capsys):
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name, help_text in _expected_rows():
+        assert any(line.split() and line.split()[0] == name and line.endswith(help_text)
+                   for line in lines), name
+    for title in ("mechanisms", "tasks", "positional schemes", "attention mechanisms", "norms",
+                  "feed-forward", "model presets"):
+        assert any(line.startswith(title) for line in lines), title
+
+
+def test_extra_arguments_are_an_error(capsys):
+    assert main(["models", "extra"]) == 2
+    assert "unrecognized arguments: extra" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["models"]])
+def test_python_dash_m_attnlab(argv):
+    result = subprocess.run([sys.executable, "-m", "attnlab", *argv], capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    for name in ("multihead", "gqa", "causal", "reverse", "dates", "rotary", "rmsnorm", "swiglu",
+                 "llama"):
+        assert name in result.stdout
