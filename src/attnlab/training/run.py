@@ -6,7 +6,8 @@ A run directory holds:
 * ``metrics.jsonl`` — one JSON line per evaluation;
 * ``model.safetensors`` — the weights (with both configs in its metadata);
 * ``checkpoint.safetensors`` — everything ``--resume`` needs;
-* ``sample.txt`` — a few held-out inputs with the model's outputs.
+* ``sample.txt`` — a few held-out inputs with the model's outputs;
+* ``curves.png``, ``attention.png`` (and ``alignment.png`` for seq2seq) — pictures.
 """
 
 import json
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from ..tasks.base import Task
+from ..visualize.pictures import visualize_run
 from . import checkpoint
 from .config import TrainConfig
 from .distributed import barrier, setup, teardown
@@ -90,19 +92,22 @@ def _loop(trainer: Trainer, run_dir: Path, reporter: Reporter) -> dict[str, Any]
                 if (epoch_end and (trainer.step // per_epoch) % cfg.eval_every == 0) or last:
                     metrics = trainer.evaluate()
                     _record(trainer, run_dir, metrics, loss_avg, clock.elapsed())
+                    _save(trainer, run_dir)  # every process: it holds a barrier
                 if trainer.stop_requested:
                     _save(trainer, run_dir)
                     raise Interrupted(str(run_dir))
         finally:
             reporter.stop()
-    _save(trainer, run_dir)
-    sample = _write_sample(trainer, run_dir)
+    sample = _write_sample(trainer, run_dir)  # (the last step was evaluated and saved)
+    pictures = visualize_run(trainer, run_dir) if trainer.world.is_main else []
     if cfg.save_path and trainer.world.is_main:
         checkpoint.save_weights(cfg.save_path, trainer.model, _weights_meta(trainer))
     summary = {"run_dir": str(run_dir), "steps": trainer.step - start_step,
-               "seconds": round(clock.elapsed(), 1), "metrics": metrics, "sample": sample}
+               "seconds": round(clock.elapsed(), 1), "metrics": metrics, "sample": sample,
+               "pictures": [str(p) for p in pictures]}
     reporter.summary({"run dir": run_dir, "steps": trainer.step, "seconds": summary["seconds"],
-                      **{k: round(v, 4) for k, v in metrics.items()}})
+                      **{k: round(v, 4) for k, v in metrics.items()},
+                      **{p.stem: p for p in pictures}})
     return summary
 
 
@@ -120,7 +125,6 @@ def _record(trainer: Trainer, run_dir: Path, metrics: dict[str, float], train_lo
             **metrics}
     with open(run_dir / "metrics.jsonl", "a") as handle:
         handle.write(json.dumps(line) + "\n")
-    _save(trainer, run_dir)
 
 
 def _weights_meta(trainer: Trainer) -> dict[str, Any]:

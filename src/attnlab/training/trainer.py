@@ -69,7 +69,9 @@ def loss_sum(model: nn.Module, batch: Batch, kind: str) -> tuple[Tensor, int]:
     else:
         logits = model(batch.tgt[:, :-1])  # (B, T-1, V)
     targets = batch.tgt[:, 1:]  # (B, T-1)
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                            ignore_index=PAD, reduction="sum")
     return loss, int((targets != PAD).sum())
 
@@ -161,7 +163,7 @@ class Trainer:
         """Greedy outputs ``(B, T)`` (after BOS) for padded sources ``(B, S)``."""
         self.model.eval()
         out = self.model.generate(src, self.task.max_tgt_len - 1, bos_id=BOS, eos_id=EOS,
-                                  src_mask=src != PAD, temperature=0)
+                                  src_mask=src != PAD, temperature=0.0)
         return out[:, 1:]
 
     def state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
