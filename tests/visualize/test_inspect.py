@@ -112,12 +112,20 @@ def test_lm_labels_are_the_prompt_and_its_continuation(text):
     assert torch.all(torch.triu(inspection.maps[names[0]][0], diagonal=1) == 0)
 
 
-def test_lm_long_prompt_is_cut_to_the_context(text):
+def test_lm_long_prompt_keeps_the_prompt_first(text):
     task, model = text
-    inspection = inspect_run(model, task, "x" * 40, max_new_tokens=3)
-    T = model.config.max_len
-    assert next(iter(inspection.maps.values())).shape == (1, H, T, T)
-    assert inspection.notes == [f"the prompt was cut to its last {T - 3} characters "
+    T = model.config.max_len  # 18
+    inspection = inspect_run(model, task, "abcdefghijklmn", max_new_tokens=9)
+    (name, maps), *_ = inspection.maps.items()
+    assert maps.shape == (1, H, T, T)
+    assert inspection.tokens[name][0][:14] == list("abcdefghijklmn")
+    assert len(inspection.output) == T - 14
+    assert inspection.notes == [f"the continuation was cut to {T - 14} characters "
+                                f"(context {T})"]
+    inspection = inspect_run(model, task, "x" * 30 + "yz", max_new_tokens=3)
+    assert inspection.tokens[name][0][T - 3: T - 1] == ["y", "z"]
+    assert inspection.notes == [f"the continuation was cut to 1 character (context {T})",
+                                f"the prompt was cut to its last {T - 1} characters "
                                 f"(context {T})"]
 
 

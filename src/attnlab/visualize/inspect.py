@@ -13,7 +13,8 @@ the tokens for both of its axes:
   the model looked at these source tokens";
 * a language-model run (decoder only): the prompt is continued greedily and the
   whole text (prompt + continuation) is run once; every position is labelled
-  with its own character;
+  with its own character. What does not fit the context is cut, the
+  continuation first (``Inspection.notes`` says so);
 * a sentence encoder (e.g. all-MiniLM-L6-v2 from ``attnlab.interop``): the
   text's wordpieces, ``[CLS]`` and ``[SEP]`` included.
 
@@ -54,6 +55,7 @@ class Inspection:
         input: The text the model read.
         output: The text it generated ("" for an encoder).
         kind: ``"seq2seq"``, ``"lm"`` or ``"encoder"``.
+        notes: What was cut to fit the model's context, in words.
     """
 
     maps: dict[str, Tensor]
@@ -150,8 +152,12 @@ def _inspect_seq2seq(model: nn.Module, task: Task, text: str, ids: Tensor,
 def _inspect_lm(model: nn.Module, task: Task, text: str, ids: Tensor,
                 max_new_tokens: int | None) -> Inspection:
     max_len = model.config.max_len
-    new = min(max_new_tokens or task.seq_length, max_len - 1)
+    asked = max_new_tokens or task.seq_length
+    new = min(asked, max(max_len - ids.shape[1], 1))  # the prompt comes first
     notes = []
+    if new < asked:
+        notes.append(f"the continuation was cut to {new} character{'s' * (new != 1)} "
+                     f"(context {max_len})")
     if ids.shape[1] + new > max_len:
         keep = max_len - new
         notes.append(f"the prompt was cut to its last {keep} characters (context {max_len})")
