@@ -26,8 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+
 def block_size(window: int) -> int:
-    """Queries per block: small enough to waste little, large enough for fast matmuls."""
+    """Queries per block of the fused-kernel version (all blocks in one SDPA call)."""
     return max(16, min(128, window))
 
 

@@ -1,0 +1,116 @@
+"""Results as a markdown table and as a log-log plot of time and memory against N."""
+
+from collections import defaultdict
+from pathlib import Path
+
+
+def _range(stats: dict, digits: int = 1) -> str:
+    return (f"{stats['median']:.{digits}f} ({stats['low']:.{digits}f}–"
+            f"{stats['high']:.{digits}f})")
+
+
+def _row_cells(row: dict) -> list[str]:
+    if row["is_peer"]:
+        speedup = "peer"
+    elif row["speedup"] is not None:
+        speedup = _range(row["speedup"], 2) + "×"
+    else:
+        speedup = ""
+    target = f"≥ {row['target']:g}×" if row["target"] is not None else ""
+    met = {True: "yes", False: "**no**", None: ""}[row["met"]]
+    rate = ""
+    if row["gflops"] is not None:
+        rate = f"{row['gflops']:.1f}"
+        if row["ceiling_fraction"] is not None:
+            rate += f" ({100 * row['ceiling_fraction']:.0f}%)"
+    if row["tokens_per_s"] is not None:
+        rate = (rate + " · " if rate else "") + f"{row['tokens_per_s']:.0f} tok/s"
+    memory = f"{row['memory_mib']:.0f}" if row["memory_mib"] is not None else ""
+    diff = f"{row['max_abs_diff']:.1e}" if row["max_abs_diff"] is not None else ""
+    return [row["suite"], row["case"], "" if row["n"] is None else str(row["n"]),
+            row["contender"], row["path"], _range(row["time_ms"]), speedup, target, met, rate,
+            memory, diff, "; ".join(row["notes"])]
+
+
+HEADER = ["bench", "case", "N", "contender", "path", "ms: median (min–max)",
+          "speed-up vs peer (min–max)", "target", "met", "GFLOP/s (% ceiling) · tok/s",
+          "peak MiB", "max abs Δ", "notes"]
+
+
+def markdown(results: dict) -> str:
+    """The table, preceded by the machine, the load and the matmul ceiling."""
+    meta = results["meta"]
+    env = meta["environment"]
+    ceiling = meta.get("ceiling_before")
+    after = meta.get("ceiling_after")
+    lines = [
+        f"Machine: {env['cpu']}, {env['cores']} cores, {env['torch_threads']} torch threads, "
+        f"torch {env['torch']}, GPU: {'yes' if env['gpu'] else 'none (not measured)'}.",
+        f"Load average (1/5/15 min) before: {_load(meta.get('load_before'))}, after: "
+        f"{_load(meta.get('load_after'))}.",
+    ]
+    if ceiling:
+        text = f"fp32 matmul ceiling: {_range(ceiling)} GFLOP/s before"
+        if after:
+            text += f", {_range(after)} after"
+        lines.append(text + f"; % ceiling uses {ceiling['median']:.1f}.")
+    lines += [f"Profile: {meta['profile']}. Speed-up = peer time / contender time, paired by "
+              "repeat (interleaved); > 1 is faster.", ""]
+    lines.append("| " + " | ".join(HEADER) + " |")
+    lines.append("|" + "---|" * len(HEADER))
+    for row in results["rows"]:
+        lines.append("| " + " | ".join(_row_cells(row)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _load(load: object) -> str:
+    if not load:
+        return "unknown"
+    return " / ".join(f"{x:.2f}" for x in load)  # type: ignore[union-attr]
+
+
+def series(results: dict) -> dict[str, list[tuple[int, float, float | None]]]:
+    """``"bench: case-family · contender" -> [(N, ms, MiB)]`` for lines with 2+ lengths.
+
+    The case family is the case name; rows of one family at different N form a line.
+    """
+    lines: dict[str, list[tuple[int, float, float | None]]] = defaultdict(list)
+    for row in results["rows"]:
+        if row["n"] is None:
+            continue
+        label = f"{row['suite']}: {row['case']} · {row['contender']}"
+        lines[label].append((row["n"], row["time_ms"]["median"], row["memory_mib"]))
+    return {label: sorted(points) for label, points in lines.items() if len(points) > 1}
+
+
+def plot(results: dict, path: Path) -> bool:
+    """Write the log-log plot of time and peak memory against N; False if nothing to plot."""
+    lines = series(results)
+    if not lines:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(15, 6.5))
+    for label, points in lines.items():
+        n = [p[0] for p in points]
+        ax_time.plot(n, [p[1] for p in points], marker="o", label=label)
+        memory = [(p[0], p[2]) for p in points if p[2] is not None and p[2] > 0]
+        if len(memory) > 1:
+            ax_mem.plot(*zip(*memory, strict=True), marker="o", label=label)
+    for ax, what in ((ax_time, "time per call (ms)"), (ax_mem, "peak memory added (MiB)")):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence length N")
+        ax.set_ylabel(what)
+        ax.grid(True, which="both", alpha=0.3)
+    ax_time.legend(fontsize=7)
+    env = results["meta"]["environment"]
+    fig.suptitle(f"attnlab benchmarks ({results['meta']['profile']}): {env['cpu']}, "
+                 f"{env['torch_threads']} threads, torch {env['torch']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

@@ -1,0 +1,227 @@
+"""Run benchmark suites: measure each case, then write the table, the JSON and the plot.
+
+A suite is a module of this package with ``DESCRIPTION`` and
+``cases(profile) -> list[Case]``, listed in :data:`SUITES`. Profiles scale
+every suite at once: ``full`` (the issue's sizes), ``quick`` (smaller sizes,
+fewer repeats, a few minutes) and ``tiny`` (seconds; what the tests run).
+"""
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from .harness import (
+    Case,
+    Stats,
+    environment,
+    load_average,
+    matmul_ceiling,
+    paired_ratios,
+    peak_memory_mib,
+    time_interleaved,
+)
+
+#: Suite name -> module of this package, in run order.
+SUITES = {
+    "sdpa": "sdpa", "mha": "mha", "window": "window", "long": "long",
+    "train": "train", "generate": "generate",
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How big and how often: ``name`` picks the sizes inside each suite."""
+
+    name: str
+    repeats: int
+    warmup: int
+    ceiling_size: int
+
+
+PROFILES = {
+    "full": Profile("full", repeats=7, warmup=1, ceiling_size=2048),
+    "quick": Profile("quick", repeats=3, warmup=1, ceiling_size=1024),
+    "tiny": Profile("tiny", repeats=2, warmup=0, ceiling_size=128),
+}
+
+
+@dataclass
+class Row:
+    """One contender's figures in one case (a line of the table)."""
+
+    suite: str
+    case: str
+    n: int | None
+    contender: str
+    path: str
+    is_peer: bool
+    time_ms: Stats
+    speedup: Stats | None = None
+    target: float | None = None
+    met: bool | None = None
+    gflops: float | None = None
+    ceiling_fraction: float | None = None
+    tokens_per_s: float | None = None
+    memory_mib: float | None = None
+    max_abs_diff: float | None = None
+    tolerance: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def run_case(case: Case, profile: Profile, ceiling_gflops: float | None) -> list[Row]:
+    """Measure one case: interleaved timing, ratios, FLOP rate, memory, accuracy."""
+    setup = case.make()
+    repeats = case.repeats if case.repeats is not None else profile.repeats
+    if profile.name == "tiny":
+        repeats = min(repeats, profile.repeats)
+    warmup = profile.warmup
+    memory: dict[str, float | None] = {}
+    if case.memory:  # the first call of each contender: measures memory and warms up
+        memory = {c.name: peak_memory_mib(c.fn) for c in setup.contenders}
+        warmup = max(0, warmup - 1)
+    times = time_interleaved(setup.contenders, repeats=repeats, warmup=warmup)
+    diff = setup.check() if setup.check is not None else None
+    names = [c.name for c in setup.contenders]
+    peer = case.peer if case.peer in names else None
+    rows = []
+    for contender in setup.contenders:
+        samples = times[contender.name]
+        seconds = Stats.of(samples).median
+        row = Row(case.suite, case.name, case.n, contender.name, contender.path,
+                  is_peer=contender.name == peer, time_ms=Stats.of(samples).scaled(1e3),
+                  target=contender.target, notes=list(setup.notes) if not rows else [])
+        if peer is not None and contender.name != peer:
+            row.speedup = paired_ratios(times[peer], samples)
+            if contender.target is not None:
+                row.met = row.speedup.median >= contender.target
+            if diff is not None:
+                row.max_abs_diff, row.tolerance = diff, setup.tolerance
+                if setup.tolerance is not None and diff > setup.tolerance:
+                    row.met = False
+                    row.notes.append(f"differs from {peer} by {diff:.2g} > {setup.tolerance:g}")
+        if case.flops is not None:
+            row.gflops = case.flops / seconds / 1e9
+            if ceiling_gflops:
+                row.ceiling_fraction = row.gflops / ceiling_gflops
+        if case.tokens is not None:
+            row.tokens_per_s = case.tokens / seconds
+        row.memory_mib = memory.get(contender.name)
+        rows.append(row)
+    del setup
+    return rows
+
+
+def load_suite(name: str):  # noqa: ANN201 (a module)
+    """The suite module for ``name``.
+
+    Raises:
+        ValueError: For an unknown name (listing the valid ones).
+    """
+    if name not in SUITES:
+        raise ValueError(f"unknown benchmark {name!r}; choose from {', '.join(SUITES)}")
+    return importlib.import_module(f"{__package__}.{SUITES[name]}")
+
+
+def run(only: Sequence[str] | None = None, *, profile: str = "full", out: str | Path | None = None,
+        threads: int | None = None, log: Callable[[str], None] | None = None) -> dict:
+    """Run the suites (all, or ``only`` those); return the results as a JSON-ready dict.
+
+    Args:
+        only: Suite names (see :data:`SUITES`); None runs all.
+        profile: ``"full"``, ``"quick"`` or ``"tiny"``.
+        out: Directory for ``results.json``, ``results.md`` and ``scaling.png``
+            (created); None writes nothing.
+        threads: ``torch.set_num_threads`` for the run (default: PyTorch's choice).
+        log: Called with one line per finished case (progress); default stderr.
+
+    Raises:
+        ValueError: For an unknown suite or profile, or ``threads < 1``.
+    """
+    from .report import markdown, plot
+
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+    chosen = PROFILES[profile]
+    names = list(SUITES) if not only else list(dict.fromkeys(only))
+    suites = {name: load_suite(name) for name in names}
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    meta: dict = {"profile": profile, "suites": names, "environment": environment(),
+                  "load_before": load_average()}
+    ceiling = matmul_ceiling(chosen.ceiling_size)
+    log(f"matmul ceiling: {ceiling.median:.1f} GFLOP/s (fp32, {chosen.ceiling_size}², "
+        f"{torch.get_num_threads()} threads; load {meta['load_before']})")
+    rows: list[Row] = []
+    for suite in suites.values():
+        for case in suite.cases(chosen):
+            case_rows = run_case(case, chosen, ceiling.median)
+            rows.extend(case_rows)
+            log(_progress(case_rows))
+    ceiling_after = matmul_ceiling(chosen.ceiling_size)
+    meta.update(ceiling_before=asdict(ceiling), ceiling_after=asdict(ceiling_after),
+                load_after=load_average())
+    results = {"meta": meta, "rows": [asdict(row) for row in rows]}
+    table = markdown(results)
+    results["table"] = table
+    if out is not None:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "results.json").write_text(json.dumps(results, indent=1))
+        (folder / "results.md").write_text(table)
+        if plot(results, folder / "scaling.png"):
+            results["plot"] = str(folder / "scaling.png")
+    return results
+
+
+def _progress(rows: list[Row]) -> str:
+    parts = []
+    for row in rows:
+        text = f"{row.contender} {row.time_ms.median:.1f} ms"
+        if row.speedup is not None:
+            text += f" ({row.speedup.median:.2f}x)"
+        parts.append(text)
+    head = rows[0]
+    n = f" N={head.n}" if head.n is not None else ""
+    return f"[{head.suite}] {head.case}{n}: " + ", ".join(parts)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options shared by ``benchmarks/run.py`` and ``attnlab bench``."""
+    parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(SUITES),
+                        help=f"run only these benchmarks: {', '.join(SUITES)}")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller sizes and fewer repeats (minutes, not tens of minutes)")
+    parser.add_argument("--profile", choices=list(PROFILES), default=None,
+                        help="full (default), quick (= --quick) or tiny (seconds; for tests)")
+    parser.add_argument("--out", metavar="DIR", default="bench-results",
+                        help="where results.json, results.md and scaling.png go "
+                             "(default: bench-results)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="torch threads (default: PyTorch's choice)")
+
+
+def main_with(args: argparse.Namespace) -> int:
+    """Run from parsed :func:`add_arguments` options; print the table; exit status."""
+    profile = args.profile or ("quick" if args.quick else "full")
+    results = run(args.only, profile=profile, out=args.out, threads=args.threads)
+    print(results["table"])
+    print(f"\nwrote {Path(args.out) / 'results.json'}, results.md"
+          + (", scaling.png" if "plot" in results else ""))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python benchmarks/run.py [--only NAME ...] [--quick] [--out DIR]``."""
+    parser = argparse.ArgumentParser(prog="benchmarks/run.py",
+                                     description="attnlab vs its peers, on this machine.")
+    add_arguments(parser)
+    return main_with(parser.parse_args(argv))

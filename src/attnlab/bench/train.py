@@ -1,0 +1,103 @@
+"""Training throughput of a GPT-2-shaped model: Hugging Face vs attnlab (``interop.from_hf``).
+
+The model (vocab 256, 4 layers, 4 heads, width 256, context 256; dropout 0 so
+both do the same arithmetic) is a random ``GPT2LMHeadModel``; attnlab's copy is
+built from it by :func:`attnlab.interop.from_hf`, so both start from the same
+weights and the first losses agree. One step = zero grads, forward, next-token
+cross-entropy, backward, AdamW. Batch 8 × 256 tokens.
+
+Contenders: HF (the peer, its default SDPA attention), attnlab, and attnlab
+through ``torch.compile`` (full profile; compilation happens during warm-up and
+is not timed). x-transformers runs when installed, else a note says it was
+skipped. Model FLOPs per token: ``6·P + 12·layers·T·E`` (P = matmul weights).
+"""
+
+import importlib.util
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .harness import Case, Contender, Setup
+
+DESCRIPTION = "GPT-2-shaped LM training tokens/s: HF vs attnlab (+ torch.compile)"
+TARGET = 1.3
+
+
+def gpt2_shape(profile: str) -> dict[str, int]:
+    """The GPT2Config fields of the benchmark model (tiny: a toy for tests)."""
+    if profile == "tiny":
+        return {"vocab_size": 32, "n_layer": 1, "n_head": 2, "n_embd": 16, "n_positions": 16}
+    return {"vocab_size": 256, "n_layer": 4, "n_head": 4, "n_embd": 256, "n_positions": 256}
+
+
+def hf_gpt2(shape: dict[str, int], seed: int = 0) -> nn.Module:
+    """A random ``GPT2LMHeadModel`` of ``shape`` without dropout."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(**shape, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                        bos_token_id=0, eos_token_id=None)
+    torch.manual_seed(seed)
+    return GPT2LMHeadModel(config)
+
+
+def cases(profile) -> list[Case]:  # noqa: ANN001 (a runner.Profile)
+    """One case: a training step at batch 8 × context."""
+    shape = gpt2_shape(profile.name)
+    B, T = (2, shape["n_positions"]) if profile.name == "tiny" else (8, shape["n_positions"])
+    E, layers, V = shape["n_embd"], shape["n_layer"], shape["vocab_size"]
+    params = layers * 12 * E * E + V * E
+    flops = (6 * params + 12 * layers * T * E) * B * T
+    return [Case("train", f"GPT-2 shape step B={B} T={T}", _make(shape, B, T, profile.name),
+                 peer="HF GPT-2", flops=flops, tokens=B * T)]
+
+
+def _make(shape: dict[str, int], B: int, T: int, profile: str):  # noqa: ANN202
+    def make() -> Setup:
+        if importlib.util.find_spec("transformers") is None:
+            return Setup([], notes=["transformers not installed: skipped"])
+        from ..interop import from_hf
+
+        hf = hf_gpt2(shape).train()
+        ours = from_hf(hf).train()
+        ids = torch.randint(0, shape["vocab_size"], (B, T), generator=torch.Generator()
+                            .manual_seed(1))
+        notes = ["dropout 0 in both"]
+
+        def hf_loss() -> torch.Tensor:
+            return hf(ids, labels=ids).loss
+
+        def our_loss(model: nn.Module = ours) -> torch.Tensor:
+            logits = model(ids)  # (B, T, V)
+            return F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten())
+
+        contenders = [Contender("HF GPT-2", _stepper(hf, hf_loss), "HF SDPA attention"),
+                      Contender("attnlab", _stepper(ours, our_loss), "fused",
+                                TARGET if profile != "tiny" else None)]
+        if profile == "full":
+            compiled = torch.compile(from_hf(hf).train())
+            contenders.append(Contender("attnlab + torch.compile",
+                                        _stepper(compiled, lambda: our_loss(compiled)),
+                                        "inductor (C++)"))
+        else:
+            notes.append("torch.compile: full profile only")
+        if importlib.util.find_spec("x_transformers") is None:
+            notes.append("x-transformers not installed: skipped")
+
+        @torch.no_grad()
+        def check() -> float:
+            return abs(float(hf_loss()) - float(our_loss()))  # before either trains
+
+        first = check()
+        return Setup(contenders, check=lambda: first, tolerance=1e-4, notes=notes)
+    return make
+
+
+def _stepper(model: nn.Module, loss_fn):  # noqa: ANN001, ANN202
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn().backward()
+        optimizer.step()
+    return step

@@ -1,0 +1,165 @@
+"""The benchmark harness: statistics, interleaving, memory, the report, and every suite's
+tiny profile end to end. Nothing here asserts a timing."""
+
+import json
+
+import pytest
+import torch
+
+from attnlab.bench import harness, report, runner
+from attnlab.bench.harness import Contender, Stats, paired_ratios, time_interleaved
+
+
+def test_stats_median_min_max():
+    assert Stats.of([5.0, 1.0, 3.0]) == Stats(3.0, 1.0, 5.0, 3)
+    assert Stats.of([4.0, 1.0, 2.0, 3.0]) == Stats(2.5, 1.0, 4.0, 4)  # even: mean of middle two
+    assert Stats.of([7]) == Stats(7.0, 7.0, 7.0, 1)
+    assert Stats.of([1.0, 3.0]).scaled(1e3) == Stats(2000.0, 1000.0, 3000.0, 2)
+
+
+def test_stats_of_nothing_is_an_error():
+    with pytest.raises(ValueError, match="samples must not be empty"):
+        Stats.of([])
+
+
+def test_paired_ratios_pair_by_repeat():
+    # peer/contender per repeat: 2/1=2, 9/3=3, 4/4=1 -> median 2, not median(peer)/median(ours)
+    assert paired_ratios([2.0, 9.0, 4.0], [1.0, 3.0, 4.0]) == Stats(2.0, 1.0, 3.0, 3)
+    assert paired_ratios([1.0], [4.0]).median == 0.25  # slower than the peer: below 1
+
+
+@pytest.mark.parametrize(("peer", "ours", "match"), [
+    ([1.0, 2.0], [1.0], "same number of repeats"),
+    ([1.0], [0.0], "times must be > 0"),
+    ([], [], "samples must not be empty"),
+])
+def test_paired_ratios_errors(peer, ours, match):
+    with pytest.raises(ValueError, match=match):
+        paired_ratios(peer, ours)
+
+
+def test_time_interleaved_warms_up_then_rotates_the_order():
+    calls = []
+    contenders = [Contender(name, lambda name=name: calls.append(name)) for name in "abc"]
+    times = time_interleaved(contenders, repeats=4, warmup=2)
+    assert calls[:6] == ["a", "a", "b", "b", "c", "c"]  # warm-up, each on its own
+    rounds = [calls[6 + 3 * r: 9 + 3 * r] for r in range(4)]
+    assert rounds == [["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"], ["a", "b", "c"]]
+    assert {name: len(t) for name, t in times.items()} == {"a": 4, "b": 4, "c": 4}
+    assert all(t > 0 for ts in times.values() for t in ts)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"repeats": 0, "warmup": 0}, "repeats must be >= 1"),
+    ({"repeats": 1, "warmup": -1}, "warmup >= 0"),
+])
+def test_time_interleaved_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        time_interleaved([Contender("a", lambda: None)], **kwargs)
+    with pytest.raises(ValueError, match="unique"):
+        time_interleaved([Contender("a", lambda: None)] * 2, repeats=1, warmup=0)
+
+
+def test_peak_memory_sees_torch_allocations():
+    mib = harness.peak_memory_mib(lambda: torch.ones(64, 2**20 // 4))  # 64 MiB of float32
+    if mib is None:
+        pytest.skip("/proc/self/clear_refs is not available here")
+    assert 60 <= mib <= 200
+    small = harness.peak_memory_mib(lambda: torch.ones(4))
+    assert small is not None
+    assert small < 16
+
+
+def test_matmul_ceiling_is_a_positive_rate():
+    ceiling = harness.matmul_ceiling(size=64, repeats=2)
+    assert ceiling.count == 2
+    assert 0 < ceiling.low <= ceiling.median <= ceiling.high
+    with pytest.raises(ValueError, match="size and repeats"):
+        harness.matmul_ceiling(size=0)
+
+
+def _row(**overrides):
+    row = runner.Row("sdpa", "plain fwd", 1024, "attnlab", "fused", is_peer=False,
+                     time_ms=Stats(10.0, 9.0, 12.0, 3), speedup=Stats(1.02, 0.9, 1.1, 3),
+                     target=0.95, met=True, gflops=50.0, ceiling_fraction=0.5,
+                     max_abs_diff=1e-7, tolerance=1e-5)
+    for key, value in overrides.items():
+        setattr(row, key, value)
+    return runner.asdict(row)
+
+
+def test_markdown_table_shows_ratios_targets_and_the_ceiling():
+    rows = [_row(contender="torch SDPA", is_peer=True, speedup=None, target=None, met=None,
+                 max_abs_diff=None), _row(), _row(n=2048, met=False, speedup=Stats(0.5, 0.4,
+                                                                                       0.6, 3))]
+    results = {"meta": {"profile": "tiny", "environment": harness.environment(),
+                        "load_before": (1.0, 2.0, 3.0), "load_after": None,
+                        "ceiling_before": runner.asdict(Stats(100.0, 90.0, 110.0, 5))},
+               "rows": rows}
+    table = report.markdown(results)
+    lines = table.splitlines()
+    assert "fp32 matmul ceiling: 100.0 (90.0–110.0) GFLOP/s" in table
+    assert "before: 1.00 / 2.00 / 3.00, after: unknown" in table
+    body = [line for line in lines if line.startswith("| sdpa")]
+    assert len(body) == 3
+    assert "| peer |" in body[0]
+    assert "| 1.02 (0.90–1.10)× | ≥ 0.95× | yes | 50.0 (50%) |" in body[1]
+    assert "| 0.50 (0.40–0.60)× | ≥ 0.95× | **no** |" in body[2]
+    assert report.series(results) == {"sdpa: plain fwd · attnlab": [(1024, 10.0, None),
+                                                                   (2048, 10.0, None)]}
+
+
+def test_unknown_suite_or_profile_is_an_error():
+    with pytest.raises(ValueError, match="unknown benchmark 'nope'; choose from sdpa"):
+        runner.run(["nope"], profile="tiny")
+    with pytest.raises(ValueError, match="unknown profile 'huge'"):
+        runner.run(["sdpa"], profile="huge")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """Every suite once, tiny profile, through the same entry point as benchmarks/run.py."""
+    out = tmp_path_factory.mktemp("bench")
+    pytest.importorskip("transformers")
+    lines = []
+    results = runner.run(None, profile="tiny", out=out, log=lines.append)
+    return results, out, lines
+
+
+def test_every_suite_produces_rows_and_a_table(tiny_run):
+    results, out, lines = tiny_run
+    rows = results["rows"]
+    assert {row["suite"] for row in rows} == set(runner.SUITES)
+    for row in rows:
+        assert row["time_ms"]["count"] >= 1
+        assert row["time_ms"]["median"] > 0
+        if not row["is_peer"] and row["max_abs_diff"] is not None:
+            assert row["max_abs_diff"] <= row["tolerance"], row  # attnlab agrees with the peer
+    assert any(line.startswith("matmul ceiling:") for line in lines)
+    table = (out / "results.md").read_text()
+    assert table == results["table"]
+    assert table.count("\n| ") == len(rows) + 1  # header + one line per contender
+    assert "x-transformers not installed: skipped" in table
+
+
+def test_the_run_writes_json_and_a_plot(tiny_run):
+    results, out, _ = tiny_run
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["rows"] == json.loads(json.dumps(results["rows"]))
+    assert saved["meta"]["profile"] == "tiny"
+    assert saved["meta"]["load_before"] is not None
+    assert (out / "scaling.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_targets_only_at_the_issue_sizes(tiny_run):
+    assert all(row["target"] is None for row in tiny_run[0]["rows"])
+
+
+def test_cli_options_parse_like_the_script():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    runner.add_arguments(parser)
+    args = parser.parse_args(["--only", "sdpa", "window", "--quick", "--out", "x"])
+    assert (args.only, args.quick, args.out, args.profile) == (["sdpa", "window"], True, "x",
+                                                               None)
