@@ -258,4 +258,6 @@ def environment() -> dict[str, object]:
         "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__, "python": platform.python_version(),
         "platform": platform.platform(), "gpu": torch.cuda.is_available(),
+        "env": {name: os.environ[name] for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY",
+                                                    "MKL_NUM_THREADS") if name in os.environ},
     }

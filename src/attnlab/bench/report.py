@@ -45,7 +45,8 @@ def markdown(results: dict) -> str:
     after = meta.get("ceiling_after")
     lines = [
         f"Machine: {env['cpu']}, {env['cores']} cores, {env['torch_threads']} torch threads, "
-        f"torch {env['torch']}, GPU: {'yes' if env['gpu'] else 'none (not measured)'}.",
+        f"torch {env['torch']}, GPU: {'yes' if env['gpu'] else 'none (not measured)'}"
+        + "".join(f", {k}={v}" for k, v in env.get("env", {}).items()) + ".",
         f"Load average (1/5/15 min) before: {_load(meta.get('load_before'))}, after: "
         f"{_load(meta.get('load_after'))}.",
     ]
