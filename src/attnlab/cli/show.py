@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .. import visualize  # plotting modules load on first use (matplotlib)
 from ..interop import load_sentence_encoder
 from ..training.config import DEVICES
 from ..training.run import load_run, resolve_device
-from ..visualize.heatmap import save_figure
 from ..visualize.inspect import (
     Inspection,
     held_out_input,
@@ -29,7 +29,6 @@ from ..visualize.inspect import (
     inspect_sentence_encoder,
 )
 from ..visualize.page import write_page
-from ..visualize.pictures import attention_figures, figure_names
 from ..visualize.terminal import render_terminal
 from .options import CliParser, choice_value, int_value, run_dir_value
 
@@ -92,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if inspection is None:
         return 2
     png = args.png or not (args.html or args.term)
-    names = figure_names(inspection, layer=args.layer, head=args.head) if png else []
+    names = visualize.figure_names(inspection, layer=args.layer, head=args.head) if png else []
     names += ["attention.html"] if args.html else []
     out = Path(args.out) if args.out is not None else \
         Path(args.run_dir) / "show" if args.run_dir is not None else Path("show")
@@ -110,9 +109,9 @@ def run(args: argparse.Namespace) -> int:
     if names:
         out.mkdir(parents=True, exist_ok=True)
     if png:
-        for name, figure in attention_figures(inspection, layer=args.layer,
+        for name, figure in visualize.attention_figures(inspection, layer=args.layer,
                                               head=args.head).items():
-            print(save_figure(figure, out / name, force=args.force))
+            print(visualize.save_figure(figure, out / name, force=args.force))
     if args.html:
         title = f"attnlab · {_source(args)} · {inspection.input!r}"
         print(write_page(inspection.maps, inspection.tokens, out / "attention.html",

@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 from ..tasks.base import Task
-from ..visualize.pictures import visualize_run
 from . import checkpoint
 from .config import TrainConfig
 from .distributed import barrier, setup, teardown
@@ -99,6 +98,8 @@ def _loop(trainer: Trainer, run_dir: Path, reporter: Reporter) -> dict[str, Any]
         finally:
             reporter.stop()
     sample = _write_sample(trainer, run_dir)  # (the last step was evaluated and saved)
+    from ..visualize.pictures import visualize_run  # matplotlib: imported when needed
+
     pictures = visualize_run(trainer, run_dir) if trainer.world.is_main else []
     if cfg.save_path and trainer.world.is_main:
         checkpoint.save_weights(cfg.save_path, trainer.model, _weights_meta(trainer))

@@ -5,13 +5,28 @@ Everything here plots from the ``{module name: (B, H, L, S) weights}`` dict that
 knows about plotting.
 """
 
+from importlib import import_module
+
 from .capture import AttentionMaps, capture_attention
-from .curves import plot_curves, read_metrics, write_curves
-from .heatmap import plot_attention, save_figure
-from .inspect import Inspection, held_out_input, inspect_run, inspect_sentence_encoder
-from .page import attention_page, write_page
-from .pictures import attention_figures, visualize_run
-from .terminal import format_attention_text, render_terminal
+
+# Everything else draws with matplotlib: imported on first use, so `import attnlab`
+# (which needs capture_attention) does not pay for it.
+_LAZY = {
+    "plot_curves": "curves", "read_metrics": "curves", "write_curves": "curves",
+    "plot_attention": "heatmap", "save_figure": "heatmap",
+    "Inspection": "inspect", "held_out_input": "inspect", "inspect_run": "inspect",
+    "inspect_sentence_encoder": "inspect",
+    "attention_page": "page", "write_page": "page",
+    "attention_figures": "pictures", "figure_names": "pictures", "visualize_run": "pictures",
+    "format_attention_text": "terminal", "render_terminal": "terminal",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AttentionMaps",
