@@ -82,7 +82,8 @@ def _row(**overrides):
     row = runner.Row("sdpa", "plain fwd", 1024, "attnlab", "fused", is_peer=False,
                      time_ms=Stats(10.0, 9.0, 12.0, 3), speedup=Stats(1.02, 0.9, 1.1, 3),
                      target=0.95, met=True, gflops=50.0, ceiling_fraction=0.5,
-                     max_abs_diff=1e-7, tolerance=1e-5)
+                     ceiling_gflops=100.0, ratio_of_medians=1.0, max_abs_diff=1e-7,
+                     tolerance=1e-5)
     for key, value in overrides.items():
         setattr(row, key, value)
     return runner.asdict(row)
@@ -103,8 +104,9 @@ def test_markdown_table_shows_ratios_targets_and_the_ceiling():
     body = [line for line in lines if line.startswith("| sdpa")]
     assert len(body) == 3
     assert "| peer |" in body[0]
-    assert "| 1.02 (0.90–1.10)× | ≥ 0.95× | yes | 50.0 (50%) |" in body[1]
-    assert "| 0.50 (0.40–0.60)× | ≥ 0.95× | **no** |" in body[2]
+    assert "| 1.02 (0.90–1.10)×; 1.00× by medians | ≥ 0.95× | yes | 50.0 (50% of 100) |" \
+        in body[1]
+    assert "| 0.50 (0.40–0.60)×; 1.00× by medians | ≥ 0.95× | **no** |" in body[2]
     assert report.series(results) == {"sdpa: plain fwd · attnlab": [(1024, 10.0, None),
                                                                    (2048, 10.0, None)]}
 
@@ -151,6 +153,15 @@ def test_the_run_writes_json_and_a_plot(tiny_run):
     assert (out / "scaling.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_flop_rates_are_fractions_of_a_ceiling_timed_alongside(tiny_run):
+    rows = [row for row in tiny_run[0]["rows"] if row["gflops"] is not None]
+    assert {row["suite"] for row in rows} == {"sdpa", "mha", "window", "long", "train"}
+    for row in rows:
+        assert row["ceiling_gflops"] > 0
+        assert row["ceiling_fraction"] == pytest.approx(row["gflops"] / row["ceiling_gflops"])
+    assert all(row["contender"] != runner.CEILING for row in tiny_run[0]["rows"])
+
+
 def test_targets_only_at_the_issue_sizes(tiny_run):
     assert all(row["target"] is None for row in tiny_run[0]["rows"])
 
@@ -163,3 +174,20 @@ def test_cli_options_parse_like_the_script():
     args = parser.parse_args(["--only", "sdpa", "window", "--quick", "--out", "x"])
     assert (args.only, args.quick, args.out, args.profile) == (["sdpa", "window"], True, "x",
                                                                None)
+
+
+def test_run_case_single_call_cases_time_and_measure_memory_at_once():
+    calls = []
+
+    def make():
+        return harness.Setup([Contender("peer", lambda: calls.append("peer")),
+                              Contender("ours", lambda: calls.append("ours"), target=2.0)])
+
+    case = harness.Case("x", "slow", make, peer="peer", n=8, flops=1e6, memory=True, repeats=1)
+    rows = runner.run_case(case, runner.PROFILES["full"])
+    assert calls == ["peer", "ours"]  # one call each: no warm-up, no second measurement
+    assert [row.time_ms.count for row in rows] == [1, 1]
+    assert rows[1].speedup is not None
+    assert rows[1].met is (rows[1].speedup.median >= 2.0)
+    assert rows[0].is_peer
+    assert rows[0].speedup is None

@@ -22,7 +22,7 @@ def cases(profile) -> list[Case]:  # noqa: ANN001 (a runner.Profile)
     """One case: 32-token prompt, 256 new tokens (tiny: 4 and 8)."""
     prompt, new = (4, 8) if profile.name == "tiny" else (32, 256)
     return [Case("generate", f"greedy prompt={prompt} new={new}", _make(profile.name, prompt, new),
-                 peer="HF generate", tokens=new)]
+                 peer="HF generate", tokens=new, repeats=11 if profile.name == "full" else None)]
 
 
 def _make(profile: str, prompt: int, new: int):  # noqa: ANN202

@@ -14,6 +14,8 @@ def _row_cells(row: dict) -> list[str]:
         speedup = "peer"
     elif row["speedup"] is not None:
         speedup = _range(row["speedup"], 2) + "×"
+        if row.get("ratio_of_medians") is not None:
+            speedup += f"; {row['ratio_of_medians']:.2f}× by medians"
     else:
         speedup = ""
     target = f"≥ {row['target']:g}×" if row["target"] is not None else ""
@@ -22,7 +24,7 @@ def _row_cells(row: dict) -> list[str]:
     if row["gflops"] is not None:
         rate = f"{row['gflops']:.1f}"
         if row["ceiling_fraction"] is not None:
-            rate += f" ({100 * row['ceiling_fraction']:.0f}%)"
+            rate += f" ({100 * row['ceiling_fraction']:.0f}% of {row['ceiling_gflops']:.0f})"
     if row["tokens_per_s"] is not None:
         rate = (rate + " · " if rate else "") + f"{row['tokens_per_s']:.0f} tok/s"
     memory = f"{row['memory_mib']:.0f}" if row["memory_mib"] is not None else ""
@@ -33,8 +35,8 @@ def _row_cells(row: dict) -> list[str]:
 
 
 HEADER = ["bench", "case", "N", "contender", "path", "ms: median (min–max)",
-          "speed-up vs peer (min–max)", "target", "met", "GFLOP/s (% ceiling) · tok/s",
-          "peak MiB", "max abs Δ", "notes"]
+          "speed-up vs peer: paired (min–max); by medians", "target", "met",
+          "GFLOP/s (% of ceiling) · tok/s", "peak MiB", "max abs Δ", "notes"]
 
 
 def markdown(results: dict) -> str:
@@ -54,9 +56,11 @@ def markdown(results: dict) -> str:
         text = f"fp32 matmul ceiling: {_range(ceiling)} GFLOP/s before"
         if after:
             text += f", {_range(after)} after"
-        lines.append(text + f"; % ceiling uses {ceiling['median']:.1f}.")
-    lines += [f"Profile: {meta['profile']}. Speed-up = peer time / contender time, paired by "
-              "repeat (interleaved); > 1 is faster.", ""]
+        lines.append(text + ". Each case with FLOPs also times this matmul in every round: "
+                     "'% of X' is the fraction of the X GFLOP/s measured alongside it.")
+    lines += [f"Profile: {meta['profile']}. Speed-up = peer time / contender time per "
+              "interleaved round: median (min–max) of those paired ratios, then the ratio of "
+              "the medians; > 1 is faster. Targets hold at the issue's sizes only.", ""]
     lines.append("| " + " | ".join(HEADER) + " |")
     lines.append("|" + "---|" * len(HEADER))
     for row in results["rows"]:

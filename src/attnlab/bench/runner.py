@@ -10,6 +10,7 @@ import argparse
 import importlib
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 
 from .harness import (
     Case,
+    Contender,
     Stats,
     environment,
     load_average,
@@ -67,6 +69,8 @@ class Row:
     met: bool | None = None
     gflops: float | None = None
     ceiling_fraction: float | None = None
+    ceiling_gflops: float | None = None
+    ratio_of_medians: float | None = None
     tokens_per_s: float | None = None
     memory_mib: float | None = None
     max_abs_diff: float | None = None
@@ -74,18 +78,52 @@ class Row:
     notes: list[str] = field(default_factory=list)
 
 
-def run_case(case: Case, profile: Profile, ceiling_gflops: float | None) -> list[Row]:
-    """Measure one case: interleaved timing, ratios, FLOP rate, memory, accuracy."""
+CEILING = "fp32 matmul (ceiling)"
+
+
+def _ceiling_contender(size: int) -> Contender:
+    """A ``size``² fp32 matmul, timed in the same rounds as a case's contenders."""
+    a, b, out = torch.randn(size, size), torch.randn(size, size), torch.empty(size, size)
+    return Contender(CEILING, lambda: torch.mm(a, b, out=out))
+
+
+def _timed_peak(fn: Callable[[], object]) -> tuple[float, float | None]:
+    """One call: its seconds and the peak memory it added (for calls too slow to repeat)."""
+    start = time.perf_counter()
+    mib = peak_memory_mib(fn)
+    return time.perf_counter() - start, mib
+
+
+def run_case(case: Case, profile: Profile) -> list[Row]:
+    """Measure one case: interleaved timing, ratios, FLOP rate vs the ceiling, memory, accuracy.
+
+    When the case states its FLOPs, an fp32 matmul runs in every round too, so
+    the fraction of the ceiling compares rates measured under the same load.
+    A case with ``repeats=1`` and ``memory`` is one call per contender, timed and
+    measured at once (for calls of a minute or more).
+    """
     setup = case.make()
     repeats = case.repeats if case.repeats is not None else profile.repeats
     if profile.name == "tiny":
         repeats = min(repeats, profile.repeats)
+    contenders = list(setup.contenders)
+    if case.flops is not None:
+        contenders.append(_ceiling_contender(profile.ceiling_size))
     warmup = profile.warmup
     memory: dict[str, float | None] = {}
-    if case.memory:  # the first call of each contender: measures memory and warms up
-        memory = {c.name: peak_memory_mib(c.fn) for c in setup.contenders}
-        warmup = max(0, warmup - 1)
-    times = time_interleaved(setup.contenders, repeats=repeats, warmup=warmup)
+    if case.memory and repeats == 1:
+        times: dict[str, list[float]] = {}
+        for contender in contenders:
+            seconds, memory[contender.name] = _timed_peak(contender.fn)
+            times[contender.name] = [seconds]
+    else:
+        if case.memory:  # the first call of each contender: measures memory and warms up
+            memory = {c.name: peak_memory_mib(c.fn) for c in setup.contenders}
+            warmup = max(0, warmup - 1)
+        times = time_interleaved(contenders, repeats=repeats, warmup=warmup)
+    ceiling = None
+    if case.flops is not None:
+        ceiling = 2 * profile.ceiling_size**3 / Stats.of(times[CEILING]).median / 1e9
     diff = setup.check() if setup.check is not None else None
     names = [c.name for c in setup.contenders]
     peer = case.peer if case.peer in names else None
@@ -98,6 +136,7 @@ def run_case(case: Case, profile: Profile, ceiling_gflops: float | None) -> list
                   target=contender.target, notes=list(setup.notes) if not rows else [])
         if peer is not None and contender.name != peer:
             row.speedup = paired_ratios(times[peer], samples)
+            row.ratio_of_medians = Stats.of(times[peer]).median / seconds
             if contender.target is not None:
                 row.met = row.speedup.median >= contender.target
             if diff is not None:
@@ -105,10 +144,10 @@ def run_case(case: Case, profile: Profile, ceiling_gflops: float | None) -> list
                 if setup.tolerance is not None and diff > setup.tolerance:
                     row.met = False
                     row.notes.append(f"differs from {peer} by {diff:.2g} > {setup.tolerance:g}")
-        if case.flops is not None:
+        if case.flops is not None and ceiling is not None:
             row.gflops = case.flops / seconds / 1e9
-            if ceiling_gflops:
-                row.ceiling_fraction = row.gflops / ceiling_gflops
+            row.ceiling_gflops = ceiling
+            row.ceiling_fraction = row.gflops / ceiling
         if case.tokens is not None:
             row.tokens_per_s = case.tokens / seconds
         row.memory_mib = memory.get(contender.name)
@@ -163,7 +202,7 @@ def run(only: Sequence[str] | None = None, *, profile: str = "full", out: str | 
     rows: list[Row] = []
     for suite in suites.values():
         for case in suite.cases(chosen):
-            case_rows = run_case(case, chosen, ceiling.median)
+            case_rows = run_case(case, chosen)
             rows.extend(case_rows)
             log(_progress(case_rows))
     ceiling_after = matmul_ceiling(chosen.ceiling_size)

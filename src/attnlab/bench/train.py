@@ -49,7 +49,8 @@ def cases(profile) -> list[Case]:  # noqa: ANN001 (a runner.Profile)
     params = layers * 12 * E * E + V * E
     flops = (6 * params + 12 * layers * T * E) * B * T
     return [Case("train", f"GPT-2 shape step B={B} T={T}", _make(shape, B, T, profile.name),
-                 peer="HF GPT-2", flops=flops, tokens=B * T)]
+                 peer="HF GPT-2", flops=flops, tokens=B * T,
+                 repeats=11 if profile.name == "full" else None)]
 
 
 def _make(shape: dict[str, int], B: int, T: int, profile: str):  # noqa: ANN202
