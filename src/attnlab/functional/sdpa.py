@@ -129,7 +129,9 @@ def plan(
             return Plan("math", "a mask with a query axis cannot be banded; window needs math")
         return Plan("windowed", "window set: only the band around each query is computed")
     if causal and mask is not None:
-        return Plan("fused", "causal merged into the given mask (fused kernel, one mask)")
+        if mask.dim() < 2 or mask.shape[-2] == 1:
+            return Plan("offset-causal", "causal with a per-key mask: query blocks, no (L, S) mask")
+        return Plan("fused", "causal merged into the given (L, S) mask (fused kernel, one mask)")
     if causal and 1 < L < S:
         return Plan("offset-causal", "causal with 1 < L < S: bottom-right blocks")
     return Plan("fused", "fused kernel")
@@ -146,6 +148,8 @@ def attend(
     ``g·H/G ... (g+1)·H/G - 1``.
     """
     L, S = query.shape[-2], key.shape[-2]
+    if mask is not None and mask.dim() < 2:  # () or (S,): give it the (L, S) axes paths index
+        mask = mask.reshape((1,) * (2 - mask.dim()) + tuple(mask.shape))
     if mask is not None and mask.is_floating_point() and mask.dtype != query.dtype:
         mask = mask.to(query.dtype)
     groups = _groups(query, key)
@@ -167,10 +171,9 @@ def attend(
         return _windowed(query, key, value, mask, causal=causal, window=window, scale=scale,
                          dropout_p=dropout_p)
     if choice.path == "offset-causal":
-        batch = query.shape[:-2]
-        q, k, v = _flatten(query, key, value)
-        out = offset_causal_attention(q, k, v, scale=scale, dropout_p=dropout_p)
-        return out.view(*batch, L, -1)
+        batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+        q, k, v = (t.expand(*batch, *t.shape[-2:]) for t in (query, key, value))  # views
+        return offset_causal_attention(q, k, v, mask, scale=scale, dropout_p=dropout_p)
     return _fused(query, key, value, mask, causal=causal, scale=scale, dropout_p=dropout_p,
                   gqa=groups > 1)
 
@@ -277,8 +280,6 @@ def _check(
         raise ValueError(f"leading dims of query, key, value do not broadcast: {shapes}") from None
     if mask is not None:
         mask = check_mask(mask, (*batch, query.shape[-2], key.shape[-2]))
-        if mask.dim() < 2:  # () or (S,): give it the (L, S) axes the paths index
-            mask = mask.reshape((1,) * (2 - mask.dim()) + tuple(mask.shape))
     window = check_window(window)
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1])

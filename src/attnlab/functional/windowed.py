@@ -234,32 +234,42 @@ def _windowed_fused(
 
 
 def offset_causal_attention(
-    query: Tensor, key: Tensor, value: Tensor, *, scale: float, dropout_p: float,
+    query: Tensor, key: Tensor, value: Tensor, key_mask: Tensor | None = None, *,
+    scale: float, dropout_p: float,
 ) -> Tensor:
-    """Bottom-right causal attention for ``1 < L < S`` without an ``(L, S)`` mask.
+    """Bottom-right causal attention, optionally with a per-key mask, without an ``(L, S)`` mask.
 
     PyTorch's ``is_causal`` is top-left aligned, so it is only right for
-    ``L == S``. Query block ``[i0, i1)`` sees keys ``[0, i1 + S - L)``; only its
-    last ``i1 - i0`` keys need a mask, so each block gets a ``(Q, i1 + S - L)``
-    mask and memory stays linear in ``S``.
+    ``L == S`` and cannot be combined with a mask. Query block ``[i0, i1)`` sees
+    keys ``[0, i1 + S - L)``; each block gets its own ``(Q, i1 + S - L)`` mask
+    (the causal edge, and the key mask such as padding), so memory stays linear
+    in ``S`` and the keys after the block are never touched.
 
     Shape:
-        query ``(N, L, D)``, key ``(N, S, D)``, value ``(N, S, Dv)`` -> ``(N, L, Dv)``.
+        query ``(..., L, D)``, key ``(..., S, D)``, value ``(..., S, Dv)`` (leading
+        dims equal), key_mask broadcastable to ``(..., 1, S)`` -> ``(..., L, Dv)``.
     """
-    L, S = query.shape[1], key.shape[1]
+    L, S = query.shape[-2], key.shape[-2]
     offset = S - L
     Q = 256
     outs = []
     for i0 in range(0, L, Q):
         i1 = min(L, i0 + Q)
-        hi = i1 + offset  # keys visible to the block's last query
+        hi = min(S, i1 + offset)  # keys visible to the block's last query
+        if hi <= 0:  # queries before every key (L > S): they see nothing
+            outs.append(value.new_zeros(*value.shape[:-2], i1 - i0, value.shape[-1]))
+            continue
         rows = torch.arange(i0, i1, device=query.device)[:, None] + offset  # (Q, 1)
         mask = torch.arange(hi, device=query.device)[None, :] <= rows  # (Q, hi)
-        outs.append(F.scaled_dot_product_attention(
-            query[:, i0:i1], key[:, :hi], value[:, :hi], attn_mask=mask,
-            dropout_p=dropout_p, scale=scale,
-        ))
-    return torch.cat(outs, dim=1)
+        if key_mask is not None:
+            part = key_mask[..., :hi]  # (..., 1, hi)
+            if part.dtype == torch.bool:
+                mask = mask & part  # (..., Q, hi)
+            else:
+                mask = part.masked_fill(~mask, float("-inf"))  # (..., Q, hi) additive
+        outs.append(_fused_safe(query[..., i0:i1, :], key[..., :hi, :], value[..., :hi, :],
+                                mask, scale, dropout_p))
+    return torch.cat(outs, dim=-2)
 
 
 def _fused_safe(
