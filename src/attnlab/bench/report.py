@@ -89,7 +89,11 @@ def series(results: dict) -> dict[str, list[tuple[int, float, float | None]]]:
 
 
 def plot(results: dict, path: Path) -> bool:
-    """Write the log-log plot of time and peak memory against N; False if nothing to plot."""
+    """Write the log-log plot of time and peak memory against N; False if nothing to plot.
+
+    One colour per line, one line style per benchmark, one legend for both panels.
+    Peak memory below 0.1 MiB (nothing beyond the inputs) is drawn at 0.1 MiB.
+    """
     lines = series(results)
     if not lines:
         return False
@@ -98,24 +102,31 @@ def plot(results: dict, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(15, 6.5))
-    for label, points in lines.items():
-        n = [p[0] for p in points]
-        ax_time.plot(n, [p[1] for p in points], marker="o", label=label)
-        memory = [(p[0], p[2]) for p in points if p[2] is not None and p[2] > 0]
+    fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(16, 8.5))
+    colours = plt.get_cmap("tab20").colors + plt.get_cmap("tab20b").colors
+    styles = {suite: style for suite, style in zip(
+        dict.fromkeys(label.split(":")[0] for label in lines), ["-", "--", "-.", ":"] * 4,
+        strict=False)}
+    for index, (label, points) in enumerate(lines.items()):
+        look = {"color": colours[index % len(colours)], "marker": "o", "markersize": 4,
+                "linestyle": styles[label.split(":")[0]]}
+        ax_time.plot([p[0] for p in points], [p[1] for p in points], label=label, **look)
+        memory = [(p[0], max(p[2], 0.1)) for p in points if p[2] is not None]
         if len(memory) > 1:
-            ax_mem.plot(*zip(*memory, strict=True), marker="o", label=label)
-    for ax, what in ((ax_time, "time per call (ms)"), (ax_mem, "peak memory added (MiB)")):
+            ax_mem.plot(*zip(*memory, strict=True), **look)
+    for ax, what in ((ax_time, "time per call (ms)"),
+                     (ax_mem, "peak memory added by the call (MiB; < 0.1 drawn at 0.1)")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("sequence length N")
         ax.set_ylabel(what)
         ax.grid(True, which="both", alpha=0.3)
-    ax_time.legend(fontsize=7)
+    fig.legend(*ax_time.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8,
+               frameon=False)
     env = results["meta"]["environment"]
     fig.suptitle(f"attnlab benchmarks ({results['meta']['profile']}): {env['cpu']}, "
                  f"{env['torch_threads']} threads, torch {env['torch']}")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.2, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
