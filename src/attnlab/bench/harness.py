@@ -219,13 +219,14 @@ def peak_memory_mib(fn: Callable[[], object]) -> float | None:
     See the module docstring for what is and is not counted.
     """
     gc.collect(1)  # young generations: frees cyclic garbage fast (a full pass can take 1 s)
-    try:
-        with open("/proc/self/clear_refs", "w") as clear:
-            clear.write("5")  # reset VmHWM (the peak RSS) to the current RSS
-    except OSError:
-        return None
     _libc_call("malloc_trim", 0)  # hand freed heap pages back: reusing them must fault again
     _libc_call("mallopt", M_MMAP_THRESHOLD, 128 * 1024)
+    try:
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")  # reset VmHWM (the peak RSS) to the current RSS, after the trim
+    except OSError:
+        _libc_call("mallopt", M_MMAP_THRESHOLD, 32 * MIB)
+        return None
     try:
         before = _proc_kib("VmRSS")
         result = fn()

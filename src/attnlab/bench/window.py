@@ -73,7 +73,10 @@ def _make(H: int, N: int, D: int, w: int, backward: bool, profile: str):  # noqa
                          if backward else "FlexAttention: full profile only")
         else:
             flex, note = _flex(q, k, v, w)
-            notes.append(note) if flex is None else contenders.append(flex)
+            if flex is None:
+                notes.append(note)
+            else:
+                contenders.append(flex)
 
         @torch.no_grad()
         def check() -> float:
