@@ -22,7 +22,8 @@ It prints a markdown table and writes ``results.json`` (and the run directories)
 
 ``--threads N`` sets ``OMP_NUM_THREADS=N`` for the commands (default: leave the
 environment as it is). On a busy 2-core machine PyTorch's two intra-op threads on these
-tiny models spin-wait on each other and a step can take 10x longer than with one.
+tiny models wait on each other and a step took 6 to 8 times longer than with one
+(see docs/tasks.md).
 """
 
 import argparse
