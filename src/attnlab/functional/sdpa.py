@@ -10,8 +10,9 @@ path                  when
 ``fused``             PyTorch's fused kernel (no weights materialised); ``causal``
                       with ``L == S`` uses its ``is_causal``; ``L > S`` runs it on the
                       last ``S`` queries (the first ``L - S`` see nothing); ``L == 1``
-                      sees every key.
-``offset-causal``     ``causal`` with ``1 < L < S``: per-block masks (see windowed.py).
+                      sees every key; ``causal`` with an ``(L, S)`` mask is merged into it.
+``offset-causal``     ``causal`` with ``1 < L < S``, or ``causal`` with a per-key mask
+                      (padding): query blocks with small masks (see windowed.py).
 ``windowed``          ``window`` set: only the band is computed (see windowed.py).
 ``math``              weights are wanted, or a mask with a query axis meets a window.
 ====================  ==============================================================
