@@ -49,6 +49,8 @@ class ModelConfig:
         final_norm: Norm after the last layer (pre-norm models).
         type_vocab_size: Token-type embeddings (BERT segments); 0 = none.
         embed_scale: Multiply token embeddings by sqrt(E) (Vaswani et al.).
+        embed_std: Standard deviation of the embeddings (tokens, learned positions)
+            at initialisation.
 
     Raises:
         ValueError: For values that cannot work, named with what was got.
@@ -80,6 +82,7 @@ class ModelConfig:
     final_norm: bool = True
     type_vocab_size: int = 0
     embed_scale: bool = False
+    embed_std: float = 0.02
 
     def __post_init__(self) -> None:
         check_choice("arch", self.arch, ARCHS)
@@ -101,6 +104,7 @@ class ModelConfig:
         FFNS.get(self.ffn)
         check_float("rope_theta", self.rope_theta, minimum=0.0, min_inclusive=False)
         check_float("norm_eps", self.norm_eps, minimum=0.0)
+        check_float("embed_std", self.embed_std, minimum=0.0, min_inclusive=False)
         check_float("dropout", self.dropout, minimum=0.0, maximum=1.0, max_inclusive=False)
         if self.positions == "rotary" and self.resolved_head_dim % 2:
             raise ValueError(

@@ -18,11 +18,12 @@ def _pairs(task, split, n, seed=0):
 @pytest.mark.parametrize("split", ["train", "val"])
 def test_source_structure_and_answer(split):
     task = RecallTask(seq_length=8)
-    query_positions = Counter()
+    query_positions, pair_counts = Counter(), Counter()
     for source, target in _pairs(task, split, 300):
         body, query = source.split("?")
         keys, values = body[0::2], body[1::2]
-        assert 4 <= len(keys) == len(values) <= 8
+        assert 1 <= len(keys) == len(values) <= 8
+        pair_counts[len(keys)] += 1
         assert len(set(keys)) == len(keys)
         assert set(keys) <= set(string.ascii_lowercase)
         assert set(values) <= set(string.digits)
@@ -31,6 +32,7 @@ def test_source_structure_and_answer(split):
         assert target == values[keys.index(query)]
         query_positions[keys.index(query)] += 1
     assert set(query_positions) == set(range(8))
+    assert set(pair_counts) == set(range(1, 9))  # k uniform in [1, seq_length]
 
 
 def test_lengths():
@@ -38,9 +40,9 @@ def test_lengths():
     assert task.max_src_len == 54
     assert task.max_tgt_len == 3
     lengths = set(task.batch("train", 300, torch.Generator().manual_seed(0)).src_lengths.tolist())
-    assert lengths <= set(range(2 * 13 + 2, 54 + 1, 2))
+    assert lengths <= set(range(4, 54 + 1, 2))
     assert 54 in lengths
-    assert 28 in lengths
+    assert 4 in lengths
 
 
 def test_too_many_pairs():

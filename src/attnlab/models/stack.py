@@ -47,19 +47,19 @@ class LayerStack(nn.Module):
         return x if self.final_norm is None else self.final_norm(x)
 
 
-def init_weights(model: nn.Module, config: ModelConfig, std: float = 0.02) -> None:
+def init_weights(model: nn.Module, config: ModelConfig) -> None:
     """Initialise embeddings; linear layers keep PyTorch's fan-in scaled default.
 
-    PyTorch's default ``nn.Embedding`` init is N(0, 1); tied to the output head it
-    makes the first logits huge, so token embeddings start at N(0, std²). With
-    ``embed_scale`` (Vaswani et al.: embeddings times sqrt(E)) they start at
-    N(0, 1/E), so that scaled they match the unit-amplitude sinusoidal positions.
+    Embeddings start at N(0, ``config.embed_std``²) (with ``embed_scale`` the
+    token embeddings are then multiplied by sqrt(E) in the forward pass). The
+    default 0.02 (GPT-2's) keeps the first logits of a head tied to the token
+    embedding small; PyTorch's own N(0, 1) puts strong, distinct position vectors
+    in the residual stream from the start, which a task that must learn to look
+    at a neighbour needs (``recall``, see ``RecallTask``).
     """
     for module in model.modules():
         if isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, mean=0.0, std=std)
-        if isinstance(module, Embeddings) and config.embed_scale:
-            nn.init.normal_(module.tokens.weight, mean=0.0, std=config.embed_dim ** -0.5)
+            nn.init.normal_(module.weight, mean=0.0, std=config.embed_std)
 
 
 def check_ids(name: str, ids: object, vocab_size: int, max_len: int, offset: int = 0) -> Tensor:

@@ -177,8 +177,10 @@ class Task(ABC):
     """A deterministic example generator with a vocabulary, a held-out split and a metric.
 
     Class attributes: ``name`` (registry key), ``kind`` ("seq2seq" or "lm"),
-    ``primary_metric`` (a key of ``score``'s result, or "bits_per_char" for lm) and
-    ``higher_is_better``. Instance attributes: ``vocab``, ``seq_length``,
+    ``primary_metric`` (a key of ``score``'s result, or "bits_per_char" for lm),
+    ``higher_is_better`` and ``model_defaults`` (:class:`~attnlab.config.ModelConfig`
+    fields the task trains best with, e.g. ``positions``; ``--positions`` overrides
+    it). Instance attributes: ``vocab``, ``seq_length``,
     ``max_src_len`` (0 for lm), ``max_tgt_len`` (BOS and EOS included for seq2seq;
     seq_length + 1 for lm) and ``description`` (one line for humans).
     """
@@ -187,6 +189,7 @@ class Task(ABC):
     kind: ClassVar[str]
     primary_metric: ClassVar[str]
     higher_is_better: ClassVar[bool]
+    model_defaults: ClassVar[dict[str, object]] = {}
     vocab: Vocab
     seq_length: int
     max_src_len: int

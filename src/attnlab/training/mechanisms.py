@@ -42,14 +42,20 @@ DEFAULT_POSITIONS = {"seq2seq": "sinusoidal", "lm": "learned"}
 
 def model_config(model: str, task_kind: str, *, vocab_size: int, max_len: int, embed_dim: int,
                  num_heads: int, num_layers: int, dropout: float,
-                 positions: str | None) -> ModelConfig:
+                 positions: str | None, task_defaults: dict[str, object] | None = None,
+                 ) -> ModelConfig:
     """The :class:`ModelConfig` that ``--model`` gives on a task of ``task_kind``.
+
+    The task's ``task_defaults`` (``Task.model_defaults``: positions and the
+    embedding init that go together) apply unless ``positions`` (``--positions``)
+    is given, which replaces them all; then the defaults of ``task_kind`` apply.
 
     Raises:
         ValueError: For an impossible pairing, naming both and what would work.
     """
     choice = MODELS[model]
-    positions = positions or DEFAULT_POSITIONS[task_kind]
+    defaults = {} if positions else dict(task_defaults or {})
+    positions = positions or str(defaults.pop("positions", DEFAULT_POSITIONS[task_kind]))
     if task_kind not in choice.tasks:
         fits = [name for name, c in MODELS.items() if task_kind in c.tasks]
         need = "a seq2seq task (copy, reverse, sort, recall, dates)" if task_kind == "lm" \
@@ -64,5 +70,5 @@ def model_config(model: str, task_kind: str, *, vocab_size: int, max_len: int, e
         ffn_dim=2 * embed_dim, attention=choice.self_attention,
         cross_attention=choice.cross_attention,
         positions=positions, max_len=max_len, dropout=dropout,
-        embed_scale=positions == "sinusoidal",
+        embed_scale=positions == "sinusoidal", **defaults,
     )

@@ -48,7 +48,7 @@ def build_model(config: TrainConfig, task: Task) -> nn.Module:
     mcfg = model_config(config.model, task.kind, vocab_size=len(task.vocab), max_len=max_len,
                         embed_dim=config.embed_dim, num_heads=config.num_heads,
                         num_layers=config.num_layers, dropout=config.dropout,
-                        positions=config.positions)
+                        positions=config.positions, task_defaults=task.model_defaults)
     torch.manual_seed(config.seed)
     return build(mcfg)
 
