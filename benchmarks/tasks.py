@@ -85,7 +85,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("reverse", {}, "seq_acc", ">=", 0.99, seconds=180),  # the default command
     Command("copy", {"task": "copy"}, "seq_acc", ">=", 0.99),
     Command("sort", {"task": "sort"}, "seq_acc", ">=", 0.95),
-    Command("recall", {"task": "recall", "learning_rate": 0.002, "epochs": 500},
+    Command("recall", {"task": "recall", "learning_rate": 0.002, "epochs": 1000},
             "seq_acc", ">=", 0.95),
     Command("dates", {"task": "dates"}, "seq_acc", ">=", 0.95),
     Command("text", {"task": "text", "seq_length": 64, "embed_dim": 128, "num_layers": 4,
