@@ -7,17 +7,17 @@ greedy; both must produce the same tokens (the "max abs Δ" column counts the
 tokens that differ).
 
 Where a token goes (measured 2026-11-22 on the 2-core machine, idle, one thread,
-256 greedy tokens after a 32-token prompt): HF ``generate`` 1.41 ms per token (1.7–1.9 ms in later runs),
-attnlab's ``generate`` 1.42 ms (1.00×; the benchmark's own run under load gave
-1.47×); the weights' matrix-vector products alone (17 of them with q/k/v fused, 12.8
-MB of weights streamed once per token) 0.29 ms, so a decoder with no overhead at all
-would stop near 4.9×. The rest is dispatch: ~60 module calls and ~150 small tensor
-ops per token. A hand-written step with the same weights (fused q/k/v, no module
-calls, no checks, same tokens) made 0.66 ms (2.15×); ``torch.compile`` of a
-static-shape version of that step (inductor; default, ``freezing``, ``freezing`` +
-``cpp_wrapper``) was slower, 2.5–3.2 ms per step against 0.7–0.9 ms eager. So 4×
-needs a step whose overhead is below ~0.06 ms: not reachable with eager PyTorch ops
-on this CPU, and the compiled route did not get there either.
+256 greedy tokens after a 32-token prompt): HF ``generate`` 1.41 ms per token
+(1.7–1.9 ms in later runs), attnlab's ``generate`` 1.42 ms (1.00×; the benchmark's
+own run under load gave 1.47×); the weights' matrix-vector products alone (17 of
+them with q/k/v fused, 12.8 MB of weights streamed once per token) 0.29 ms, so a
+decoder with no overhead at all would stop near 4.9×. The rest is dispatch: ~60
+module calls and ~150 small tensor ops per token. A hand-written step with the same
+weights (fused q/k/v, no module calls, no checks, same tokens) made 0.66 ms (2.15×);
+``torch.compile`` of a static-shape version of that step (inductor; default,
+``freezing``, ``freezing`` + ``cpp_wrapper``) was slower, 2.5–3.2 ms per step against
+0.7–0.9 ms eager. So 4× needs a step whose overhead is below ~0.06 ms: not reachable
+with eager PyTorch ops on this CPU, and the compiled route did not get there either.
 """
 
 import importlib.util
