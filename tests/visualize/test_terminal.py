@@ -5,21 +5,8 @@ import pytest
 import torch
 from rich.console import Console
 
+from attention_maps import CROSS, SRC, TGT, TOKENS, L, S, make_maps
 from attnlab.visualize import format_attention_text, render_terminal
-
-B, H, L, S = 2, 3, 7, 11
-TGT = ["der", "schnelle", "braune", "Fuchs", "springt", "heute", "."]
-SRC = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "today", "!"]
-SELF, CROSS = "decoder.layers.0.self_attn", "decoder.layers.1.cross_attn"
-TOKENS = {SELF: TGT, CROSS: (TGT, SRC)}
-
-
-def make_maps() -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(0)
-    return {
-        SELF: torch.softmax(3 * torch.randn(B, H, L, L, generator=g), dim=-1),
-        CROSS: torch.softmax(3 * torch.randn(B, H, L, S, generator=g), dim=-1),
-    }
 
 
 def table_rows(text: str, num_rows: int) -> list[tuple[str, str, str]]:
