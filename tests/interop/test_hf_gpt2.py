@@ -2,6 +2,8 @@ import pytest
 import torch
 from torch import nn
 
+from interop_helpers import batch, rel_error
+
 transformers = pytest.importorskip("transformers")
 
 from attnlab.interop import from_hf  # noqa: E402
@@ -18,20 +20,7 @@ def make_gpt2(seed: int = 0, **overrides) -> nn.Module:
     return transformers.GPT2LMHeadModel(config).eval()
 
 
-def rel_error(ours: torch.Tensor, ref: torch.Tensor) -> float:
-    return ((ours - ref).abs().max() / ref.abs().max()).item()
-
-
-def batch(seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """(2, 11) ids; row 1 is right-padded after 6 real tokens."""
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(0, 99, (2, 11), generator=g)
-    mask = torch.ones(2, 11, dtype=torch.long)
-    mask[1, 6:] = 0
-    return ids, mask
-
-
-@pytest.mark.parametrize(("dtype", "tol"), [(torch.float32, 1e-4), (torch.float64, 1e-6)])
+@pytest.mark.parametrize(("dtype", "tol"), [(torch.float32, 1e-5), (torch.float64, 1e-6)])
 @pytest.mark.parametrize("activation", ["gelu_new", "gelu", "relu"])
 def test_logits_equal_transformers(dtype, tol, activation):
     hf = make_gpt2(activation_function=activation).to(dtype)

@@ -4,6 +4,7 @@ from torch import nn
 
 from attnlab.blocks.layers import TransformerLayer
 from attnlab.interop import TorchEncoderLayer, from_torch_encoder_layer
+from interop_helpers import rel_error
 
 E, H, F, B, L = 15, 3, 37, 2, 7
 
@@ -15,10 +16,6 @@ def make_layer(seed: int = 0, dtype: torch.dtype = torch.float32, **kwargs) -> n
         for p in layer.parameters():
             p.add_(0.3 * torch.randn_like(p))
     return layer
-
-
-def rel_error(ours: torch.Tensor, ref: torch.Tensor) -> float:
-    return ((ours - ref).abs().max() / ref.abs().max()).item()
 
 
 def padding() -> torch.Tensor:
