@@ -181,18 +181,7 @@ def _windowed_fused(
 ) -> Tensor:
     """:func:`windowed_attention` through the fused SDPA kernel, all blocks at once.
 
-    Args:
-        query: ``(N, L, D)``.
-        key: ``(N, S, D)``.
-        value: ``(N, S, Dv)``.
-        key_mask: ``(N or 1, S)`` bool or float per-key mask, or None.
-        window: ``w >= 1``.
-        causal: Also hide keys after the query.
-        scale: Score scale.
-        dropout_p: Dropout on the weights.
-
-    Returns:
-        ``(N, L, Dv)``; rows that see no key are zero.
+    Same arguments, shapes and result as :func:`windowed_attention`.
     """
     N, L, D = query.shape
     S = key.shape[1]
