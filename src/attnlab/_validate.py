@@ -6,6 +6,7 @@ the argument's name, what was expected, and what was got. All raise
 """
 
 from collections.abc import Sequence
+from dataclasses import fields
 
 import torch
 from torch import Tensor
@@ -51,6 +52,14 @@ def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
     """Check that ``value`` is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def check_fields(cls: type, data: dict[str, object]) -> None:
+    """Refuse keys of ``data`` that are not fields of the dataclass ``cls`` (no silent typos)."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
 
 
 def check_tensor(name: str, x: object, *, min_ndim: int = 0, floating: bool = True) -> Tensor:

@@ -8,11 +8,11 @@ unknown name is an error that lists the valid ones.
 """
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from . import attention, blocks, positional  # noqa: F401  (fill the registries)
-from ._validate import check_choice, check_divisible, check_float, check_int
+from ._validate import check_choice, check_divisible, check_fields, check_float, check_int
 from .registry import ATTENTION, FFNS, NORMS, POSITIONS
 
 ARCHS = ("encoder", "decoder", "encoder-decoder")
@@ -149,8 +149,5 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
         """Build from a dict; unknown keys are an error (no silent typos)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown ModelConfig fields: {', '.join(unknown)}")
+        check_fields(cls, data)
         return cls(**data)

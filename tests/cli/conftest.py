@@ -6,12 +6,12 @@ from attnlab.training import run as trainer_module
 
 
 class FakeTrainer:
-    """Stands in for ``attnlab.training.run``'s train/evaluate/generate; records each call."""
+    """Stands in for ``attnlab.training.run``'s train/evaluate/load_run/answer; records calls."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple, dict]] = []
         self.error: BaseException | None = None
-        self.answer = "answer"
+        self.reply = "answer"
         self.metrics = {"val_loss": 0.125, "seq_acc": 0.5}
 
     def _record(self, name, *args, **kwargs):
@@ -27,10 +27,13 @@ class FakeTrainer:
         self._record("evaluate", run_dir, device=device)
         return dict(self.metrics)
 
-    def generate(self, run_dir, prompt, *, max_new_tokens=None, temperature=0.0, device="auto"):
-        self._record("generate", run_dir, prompt, max_new_tokens=max_new_tokens,
-                     temperature=temperature, device=device)
-        return f"{self.answer}:{prompt}"
+    def load_run(self, run_dir, device="auto"):
+        self._record("load_run", run_dir, device=device)
+        return None, None, None
+
+    def answer(self, model, task, prompt, max_new_tokens=None, temperature=0.0):
+        self._record("answer", prompt, max_new_tokens=max_new_tokens, temperature=temperature)
+        return f"{self.reply}:{prompt}"
 
     @property
     def configs(self):
@@ -40,7 +43,7 @@ class FakeTrainer:
 @pytest.fixture
 def fake_trainer(monkeypatch):
     fake = FakeTrainer()
-    for name in ("train", "evaluate", "generate"):
+    for name in ("train", "evaluate", "load_run", "answer"):
         monkeypatch.setattr(trainer_module, name, getattr(fake, name))
     return fake
 

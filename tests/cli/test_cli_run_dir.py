@@ -35,15 +35,15 @@ def test_generate_passes_its_options(capsys, fake_trainer, tmp_path):
     argv = ["generate", str(tmp_path), "--prompt", "abc", "--max-new-tokens", "5",
             "--temperature", "0.5", "--device", "cpu"]
     assert main(argv) == 0
-    assert fake_trainer.calls == [("generate", (str(tmp_path), "abc"),
-                                   {"max_new_tokens": 5, "temperature": 0.5, "device": "cpu"})]
+    assert fake_trainer.calls == [("load_run", (str(tmp_path),), {"device": "cpu"}),
+                                  ("answer", ("abc",), {"max_new_tokens": 5, "temperature": 0.5})]
     assert capsys.readouterr().out == "answer:abc\n"
 
 
 def test_generate_defaults(capsys, fake_trainer, tmp_path):
     assert main(["generate", str(tmp_path), "--prompt", "x"]) == 0
-    assert fake_trainer.calls[0][2] == {"max_new_tokens": None, "temperature": 0.0,
-                                        "device": "auto"}
+    assert fake_trainer.calls[0][2] == {"device": "auto"}
+    assert fake_trainer.calls[1][2] == {"max_new_tokens": None, "temperature": 0.0}
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -60,26 +60,28 @@ def test_generate_bad_options(capsys, one_line_error, fake_trainer, tmp_path, ar
 
 def test_generate_interactive_loop(capsys, monkeypatch, fake_trainer, tmp_path):
     monkeypatch.setattr(sys, "stdin", Lines("abc\n\nbad\nxyz\n:q\nnot read\n"))
-    real = fake_trainer.generate
+    real = fake_trainer.answer
 
-    def generate(run_dir, prompt, **kwargs):
+    def answer(model, task, prompt, *args):
         if prompt == "bad":
             raise ValueError("characters not in the vocabulary: 'b'")
-        return real(run_dir, prompt, **kwargs)
+        return real(model, task, prompt, *args)
 
-    monkeypatch.setattr(trainer_module, "generate", generate)
+    monkeypatch.setattr(trainer_module, "answer", answer)
     assert main(["generate", str(tmp_path), "--interactive"]) == 0
     out = capsys.readouterr().out
     assert "answer:abc" in out
     assert "error: characters not in the vocabulary: 'b'" in out
     assert "answer:xyz" in out
-    assert [args[1] for _, args, _ in fake_trainer.calls] == ["abc", "xyz"]
+    assert [name for name, _, _ in fake_trainer.calls].count("load_run") == 1  # loaded once
+    assert [args[0] for name, args, _ in fake_trainer.calls if name == "answer"] == ["abc", "xyz"]
 
 
 def test_generate_interactive_ends_at_end_of_input(capsys, monkeypatch, fake_trainer, tmp_path):
     monkeypatch.setattr(sys, "stdin", io.StringIO("one\ntwo"))
     assert main(["generate", str(tmp_path), "--prompt", "zero", "--interactive"]) == 0
-    assert [args[1] for _, args, _ in fake_trainer.calls] == ["zero", "one", "two"]
+    assert [args[0] for name, args, _ in fake_trainer.calls if name == "answer"] == [
+        "zero", "one", "two"]
 
 
 @pytest.fixture(scope="module")

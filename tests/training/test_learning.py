@@ -51,8 +51,11 @@ def test_each_mechanism_learns_copy(model):
 
 
 @pytest.mark.parametrize(("model", "task", "match"), [
-    ("causal", "reverse", "--model causal does not fit a seq2seq task: it needs the text task"),
-    ("cross", "text", "--model cross does not fit a lm task: it needs a seq2seq task"),
+    ("causal", "reverse",
+     r"--model causal does not fit --task reverse \(a seq2seq task\): it needs the text task"),
+    ("cross", "text",
+     r"--model cross does not fit --task text \(a lm task\): it needs a seq2seq task "
+     r"\(copy, reverse, sort, recall, dates\)"),
 ])
 def test_impossible_pairings_are_refused(model, task, match):
     with pytest.raises(ValueError, match=match):

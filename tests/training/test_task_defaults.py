@@ -52,3 +52,12 @@ def test_embed_std_is_used_and_checked():
         ModelConfig(embed_std=0.0)
     with pytest.raises(ValueError, match="embed_std"):
         ModelConfig(embed_std=-1.0)
+
+
+def test_model_config_refuses_a_pairing_without_a_task_name():
+    from attnlab.training.mechanisms import model_config
+
+    with pytest.raises(ValueError, match=r"--model causal does not fit a seq2seq task: it needs "
+                                         r"the text task; for this task choose from: multihead"):
+        model_config("causal", "seq2seq", vocab_size=10, max_len=8, embed_dim=8, num_heads=2,
+                     num_layers=1, dropout=0.0, positions=None)

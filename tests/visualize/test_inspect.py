@@ -4,7 +4,7 @@ import torch
 from attnlab.attention.base import AttentionModule
 from attnlab.tasks.base import BOS, EOS
 from attnlab.training.config import TrainConfig
-from attnlab.training.run import _answer
+from attnlab.training.run import answer
 from attnlab.training.trainer import build_model, build_task
 from attnlab.visualize import capture_attention
 from attnlab.visualize.inspect import (
@@ -72,7 +72,7 @@ def test_seq2seq_maps_are_every_attention_module_with_matching_shapes(reverse, m
 def test_seq2seq_output_is_the_greedy_answer(reverse):
     task, model = reverse
     inspection = inspect_run(model, task, "01234ab")
-    assert inspection.output == _answer(model, task, "01234ab")
+    assert inspection.output == answer(model, task, "01234ab")
     cross = inspection.cross[-1]
     queries, keys = inspection.tokens[cross]
     assert keys == list("01234ab")

@@ -50,15 +50,15 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     trainer = importlib.import_module("attnlab.training.run")
+    _, task, model = trainer.load_run(args.run_dir, args.device)  # once, for every input
 
     def answer(prompt: str) -> str:
-        return trainer.generate(args.run_dir, prompt, max_new_tokens=args.max_new_tokens,
-                                temperature=args.temperature, device=args.device)
+        return trainer.answer(model, task, prompt, args.max_new_tokens, args.temperature)
 
     if args.prompt is not None:
         print(answer(args.prompt))
     if args.interactive:
-        _loop(answer, {":attn": partial(show.print_attention, args.run_dir, device=args.device)})
+        _loop(answer, {":attn": partial(show.print_attention, model, task)})
     return 0
 
 

@@ -18,10 +18,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from .. import visualize  # plotting modules load on first use (matplotlib)
 from ..interop import load_sentence_encoder
+from ..tasks.base import Task
+from ..training import run as training_run
 from ..training.config import DEVICES
-from ..training.run import load_run, resolve_device
 from ..visualize.inspect import (
     Inspection,
     held_out_input,
@@ -119,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_attention(run_dir: str, prompt: str, *, device: str = "auto") -> None:
+def print_attention(model: nn.Module, task: Task, prompt: str) -> None:
     """Print in the terminal what the run's model attended to when answering ``prompt``.
 
     The ``:attn`` command of ``attnlab generate --interactive``: the greedy answer,
@@ -127,17 +130,16 @@ def print_attention(run_dir: str, prompt: str, *, device: str = "auto") -> None:
     self-attention map (language models), head 0. Bad input prints one line.
 
     Args:
-        run_dir: The run directory.
+        model: The run's model (loaded once by ``attnlab generate``).
+        task: The run's task.
         prompt: The last input answered ("" before the first: says so).
-        device: Where to run the model.
     """
     if not prompt:
         print("nothing answered yet: type an input first, then :attn")
         return
     try:
-        _, task, model = load_run(run_dir, device)
         inspection = inspect_run(model, task, prompt)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError) as exc:
         print(f"error: {exc}")
         return
     print(f"attention for {_describe(inspection)} (greedy)")
@@ -176,13 +178,13 @@ def _inspect(args: argparse.Namespace) -> Inspection | None:
             _fail(f"{args.run_dir} is a sentence-transformers model: give --input TEXT")
             return None
         return _sentence(args.run_dir, args.input, args.device)
-    config, task, model = load_run(args.run_dir, args.device)
+    config, task, model = training_run.load_run(args.run_dir, args.device)
     text = args.input if args.input is not None else held_out_input(task, config.seed)
     return inspect_run(model, task, text)
 
 
 def _sentence(path: str | Path, text: str, device: str) -> Inspection:
-    encoder = load_sentence_encoder(path).to(resolve_device(device))
+    encoder = load_sentence_encoder(path).to(training_run.resolve_device(device))
     return inspect_sentence_encoder(encoder, text)
 
 

@@ -186,21 +186,6 @@ def base_values(resume: str | None) -> dict[str, Any]:
     return {**asdict(saved), "out": resume, "interactive": False}
 
 
-def check_pairing(config: TrainConfig) -> None:
-    """Check that ``--model`` can train on ``--task`` before any work.
-
-    Raises:
-        ValueError: Naming both options and the models that fit the task.
-    """
-    kind = getattr(TASKS.get(config.task), "kind", None)
-    choice = MODELS[config.model]
-    if kind is None or kind in choice.tasks:
-        return
-    fits = [name for name, other in MODELS.items() if kind in other.tasks]
-    raise ValueError(f"--model {config.model} does not fit --task {config.task} (a {kind} "
-                     f"task); for this task choose from: {', '.join(fits)}")
-
-
 def run(args: argparse.Namespace) -> int:
     """Build the config (asking for it with ``--interactive``) and train."""
     values = {**base_values(args.resume), **given_options(args)}
@@ -220,7 +205,6 @@ def run(args: argparse.Namespace) -> int:
               "(Ctrl-C saves a checkpoint)")
     else:
         config = TrainConfig(**values)
-        check_pairing(config)
     trainer = importlib.import_module("attnlab.training.run")
     try:
         trainer.train(config, resume=args.resume)
@@ -272,9 +256,7 @@ def ask_config(values: dict[str, Any], given: set[str], *,
         for name in todo:
             values[name] = _ask(options[name], values[name], ask, say)
         try:
-            config = TrainConfig(**values)
-            check_pairing(config)
-            return config
+            return TrainConfig(**values)
         except (ValueError, TypeError) as exc:
             message = str(exc)
             say(f"  {option_message(message, options)}")

@@ -6,13 +6,13 @@ against it.
 """
 
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .. import tasks  # noqa: F401  (fills the task registry)
-from .._validate import check_choice, check_float, check_int
+from .._validate import check_choice, check_divisible, check_fields, check_float, check_int
 from ..registry import TASKS
-from .mechanisms import MODELS
+from .mechanisms import MODELS, check_fits
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -78,7 +78,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; choose from: {', '.join(MODELS)}")
-        TASKS.get(self.task)
+        check_fits(self.model, TASKS.get(self.task).kind, self.task)
         for name in ("embed_dim", "num_heads", "batch_size", "seq_length", "epochs",
                      "steps_per_epoch", "num_layers", "eval_every", "eval_batches"):
             check_int(name, getattr(self, name), minimum=1)
@@ -89,9 +89,7 @@ class TrainConfig:
         check_float("grad_clip", self.grad_clip, minimum=0.0)
         check_float("dropout", self.dropout, minimum=0.0, maximum=1.0, max_inclusive=False)
         check_choice("device", self.device, DEVICES)
-        if self.embed_dim % self.num_heads:
-            raise ValueError(f"embed_dim ({self.embed_dim}) must be divisible by num_heads "
-                             f"({self.num_heads})")
+        check_divisible("embed_dim", self.embed_dim, "num_heads", self.num_heads)
         if self.save_path is not None and not str(self.save_path).endswith(".safetensors"):
             raise ValueError(f"save_path must end in .safetensors, got {self.save_path!r}")
 
@@ -111,10 +109,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         """Build from a dict; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig fields: {', '.join(unknown)}")
+        check_fields(cls, data)
         return cls(**data)
 
     def replace(self, **changes: Any) -> "TrainConfig":

@@ -8,7 +8,9 @@ a clear message.
 
 from dataclasses import dataclass
 
+from .. import tasks  # noqa: F401  (fills the task registry)
 from ..config import ModelConfig
+from ..registry import TASKS
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,25 @@ MODELS: dict[str, Choice] = {
 DEFAULT_POSITIONS = {"seq2seq": "sinusoidal", "lm": "learned"}
 
 
+def check_fits(model: str, task_kind: str, task: str | None = None) -> None:
+    """Check that ``--model`` can train on a task of ``task_kind`` (named ``task``).
+
+    Raises:
+        ValueError: Naming the model, the task, the tasks the model needs, and the
+            models that fit this task.
+    """
+    choice = MODELS[model]
+    if task_kind in choice.tasks:
+        return
+    needed = [name for name in TASKS.names() if TASKS.get(name).kind in choice.tasks]
+    need = f"the {needed[0]} task" if len(needed) == 1 else \
+        f"a {' or '.join(choice.tasks)} task ({', '.join(needed)})"
+    fits = [name for name, c in MODELS.items() if task_kind in c.tasks]
+    what = f"--task {task} (a {task_kind} task)" if task else f"a {task_kind} task"
+    raise ValueError(f"--model {model} does not fit {what}: it needs {need}; for this task "
+                     f"choose from: {', '.join(fits)}")
+
+
 def model_config(model: str, task_kind: str, *, vocab_size: int, max_len: int, embed_dim: int,
                  num_heads: int, num_layers: int, dropout: float,
                  positions: str | None, task_defaults: dict[str, object] | None = None,
@@ -53,17 +74,10 @@ def model_config(model: str, task_kind: str, *, vocab_size: int, max_len: int, e
     Raises:
         ValueError: For an impossible pairing, naming both and what would work.
     """
+    check_fits(model, task_kind)
     choice = MODELS[model]
     defaults = {} if positions else dict(task_defaults or {})
     positions = positions or str(defaults.pop("positions", DEFAULT_POSITIONS[task_kind]))
-    if task_kind not in choice.tasks:
-        fits = [name for name, c in MODELS.items() if task_kind in c.tasks]
-        need = "a seq2seq task (copy, reverse, sort, recall, dates)" if task_kind == "lm" \
-            else "the text task"
-        raise ValueError(
-            f"--model {model} does not fit a {task_kind} task: it needs {need}; for this task "
-            f"choose from: {', '.join(fits)}"
-        )
     return ModelConfig(
         arch="encoder-decoder" if task_kind == "seq2seq" else "decoder",
         vocab_size=vocab_size, embed_dim=embed_dim, num_layers=num_layers, num_heads=num_heads,

@@ -166,7 +166,7 @@ def _resume(trainer: Trainer, run_dir: Path, config: TrainConfig) -> None:
 def _write_sample(trainer: Trainer, run_dir: Path, n: int = 5) -> list[dict[str, str]]:
     task, rows = trainer.task, []
     for source, target in task.examples("val", n, seed=trainer.config.seed):
-        output = _answer(trainer.model, task, source)
+        output = answer(trainer.model, task, source)
         rows.append({"input": source, "target": target, "output": output})
     if trainer.world.is_main:
         text = "".join(f"input:  {r['input']!r}\ntarget: {r['target']!r}\noutput: "
@@ -176,8 +176,9 @@ def _write_sample(trainer: Trainer, run_dir: Path, n: int = 5) -> list[dict[str,
 
 
 @torch.no_grad()
-def _answer(model: nn.Module, task: Task, prompt: str, max_new_tokens: int | None = None,
-            temperature: float = 0.0) -> str:
+def answer(model: nn.Module, task: Task, prompt: str, max_new_tokens: int | None = None,
+           temperature: float = 0.0) -> str:
+    """``model``'s answer to ``prompt``: the task's output, or the continuation of text."""
     from ..tasks.base import BOS, EOS, PAD
 
     ids = task.encode_input(prompt)[None].to(next(model.parameters()).device)  # (1, S)
@@ -225,7 +226,7 @@ def generate(run_dir: str, prompt: str, *, max_new_tokens: int | None = None,
              temperature: float = 0.0, device: str = "auto") -> str:
     """The trained model's answer to ``prompt`` (a task input, or text to continue)."""
     _, task, model = load_run(run_dir, device)
-    return _answer(model, task, prompt, max_new_tokens, temperature)
+    return answer(model, task, prompt, max_new_tokens, temperature)
 
 
 def _count(model: nn.Module) -> str:

@@ -3,8 +3,9 @@
 Determinism is part of the design: the model, the data generator and dropout
 are seeded from the config, evaluation uses its own fixed generator, and a
 checkpoint holds every state the loop reads (weights, AdamW moments, the step,
-the data generator's and torch's RNG states). So a run stopped at step k and
-resumed ends with the same weights as a run that never stopped.
+the data generator's and torch's CPU RNG states, and the CUDA RNG state when
+training on CUDA). So a run stopped at step k and resumed ends with the same
+weights as a run that never stopped.
 
 Ctrl-C is caught between steps (never inside an optimiser update): the loop
 saves a checkpoint and raises :class:`Interrupted`.
@@ -61,8 +62,12 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def loss_sum(model: nn.Module, batch: Batch, kind: str) -> tuple[Tensor, int]:
-    """Summed next-token cross-entropy over non-PAD targets, and their count."""
+def loss_sum(model: nn.Module, batch: Batch, kind: str) -> Tensor:
+    """Summed next-token cross-entropy over the non-PAD targets (a scalar tensor).
+
+    The caller counts the targets (``target_count``) from the CPU batch, so the
+    training step never waits on the device for a number it already knows.
+    """
     if kind == "seq2seq":
         assert batch.src is not None
         logits = model(batch.src, batch.tgt[:, :-1], batch.src != PAD)  # (B, T-1, V)
@@ -73,7 +78,12 @@ def loss_sum(model: nn.Module, batch: Batch, kind: str) -> tuple[Tensor, int]:
         logits = logits.float()
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                            ignore_index=PAD, reduction="sum")
-    return loss, int((targets != PAD).sum())
+    return loss
+
+
+def target_count(batch: Batch) -> int:
+    """Non-PAD next-token targets in ``batch`` (what :func:`loss_sum` sums over)."""
+    return int((batch.tgt[:, 1:] != PAD).sum())
 
 
 class Trainer:
@@ -118,7 +128,7 @@ class Trainer:
         """One optimiser step on one global batch; returns its mean loss."""
         cfg = self.config
         batch = self.task.batch("train", cfg.batch_size, self.data)
-        tokens = int((batch.tgt[:, 1:] != PAD).sum())  # the whole global batch's count
+        tokens = target_count(batch)  # the whole global batch's count, before it moves
         rows = self.world.rows(cfg.batch_size)
         mine = Batch(None if batch.src is None else batch.src[rows], batch.tgt[rows],
                      None, batch.tgt_lengths[rows]).to(self.device)
@@ -126,7 +136,7 @@ class Trainer:
             group["lr"] = self.learning_rate()
         self.net.train()
         with self._autocast():
-            total, _ = loss_sum(self.net, mine, self.task.kind)
+            total = loss_sum(self.net, mine, self.task.kind)
         # DDP averages gradients over processes, so scale by the world size to get the
         # global-batch mean exactly.
         (total * self.world.size / tokens).backward()
@@ -145,9 +155,10 @@ class Trainer:
         self.model.eval()
         nll, count, scores = 0.0, 0, []
         for _ in range(batches or cfg.eval_batches):
-            batch = self.task.batch("val", cfg.batch_size, generator).to(self.device)
-            total, n = loss_sum(self.model, batch, self.task.kind)
-            nll, count = nll + float(total), count + n
+            batch = self.task.batch("val", cfg.batch_size, generator)
+            count += target_count(batch)
+            batch = batch.to(self.device)
+            nll += float(loss_sum(self.model, batch, self.task.kind))
             if self.task.kind == "seq2seq":
                 scores.append(self.task.score(self.predict(batch.src).cpu(), batch.to("cpu")))
         metrics = {"val_loss": nll / count}
@@ -170,6 +181,8 @@ class Trainer:
         """Optimiser and RNG tensors plus JSON-able scalars, for a checkpoint."""
         tensors: dict[str, Tensor] = {"rng.data": self.data.get_state(),
                                       "rng.torch": torch.get_rng_state()}
+        if self.device.type == "cuda":  # dropout on CUDA draws from the device's generator
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
         opt = self.optimizer.state_dict()
         for index, values in opt["state"].items():
             for name, value in values.items():
@@ -188,6 +201,8 @@ class Trainer:
         self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
         self.data.set_state(tensors["rng.data"])
         torch.set_rng_state(tensors["rng.torch"])
+        if self.device.type == "cuda" and "rng.cuda" in tensors:
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         self.step = int(meta["step"])
 
     @contextmanager
