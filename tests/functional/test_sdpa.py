@@ -14,6 +14,7 @@ from torch.autograd import gradcheck
 import attnlab as al
 import oracle
 from attnlab.functional import plan
+from attnlab.functional.sdpa import attend
 from attnlab.functional.windowed import block_size
 
 B, H, E, EV = 2, 3, 5, 4
@@ -452,3 +453,27 @@ def test_float_mask_of_another_dtype(mask_dtype, query_dtype, window):
     ref, _ = oracle.attention(Q, K, V, mask, window=window)
     assert out.dtype == query_dtype
     assert oracle.rel_err(out, ref) <= oracle.tolerance(query_dtype)
+
+
+@pytest.mark.parametrize(("L", "S"), [(1, 9), (5, 9), (7, 7), (300, 333)])
+@pytest.mark.parametrize("kind", ["bool", "float"])
+@pytest.mark.parametrize("window", [None, 4])
+def test_grouped_heads_with_causal_and_padding(L, S, kind, window):
+    # Grouped-query heads (H=6 query heads, G=2 key/value heads; the dispatcher ``attend``
+    # that MultiHeadAttention calls) with a per-key padding mask and causal: offset-causal
+    # (or fused when L == 1) without copying K/V per head.
+    B, H, G, D = 2, 6, 2, 5
+    q, k, v = oracle.randn(B, H, L, D, seed=71), oracle.randn(B, G, S, D, seed=72), \
+        oracle.randn(B, G, S, D, seed=73)
+    keep = torch.ones(B, 1, 1, S, dtype=torch.bool)
+    keep[1, ..., S - 3:] = False  # row 1: the last three keys are padding
+    mask = keep if kind == "bool" else torch.zeros(B, 1, 1, S, dtype=torch.float64).masked_fill(
+        ~keep, float("-inf")) + oracle.randn(B, 1, 1, S, seed=74).clamp(-1, 1)
+    out = attend(q, k, v, mask, causal=True, window=window, scale=D ** -0.5, dropout_p=0.0)
+    ref, _ = oracle.attention(q, k.repeat_interleave(H // G, dim=1),
+                              v.repeat_interleave(H // G, dim=1), mask, causal=True,
+                              window=window)
+    assert oracle.rel_err(out, ref) <= 1e-6
+    if window is None:
+        assert plan(L, S, mask, causal=L > 1, window=None).path == (
+            "fused" if L == 1 else "offset-causal")

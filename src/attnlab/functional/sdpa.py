@@ -149,6 +149,7 @@ def attend(
     ``g·H/G ... (g+1)·H/G - 1``.
     """
     L, S = query.shape[-2], key.shape[-2]
+    causal = causal and L > 1  # one bottom-right query sees every key: causal hides nothing
     if mask is not None and mask.dim() < 2:  # () or (S,): give it the (L, S) axes paths index
         mask = mask.reshape((1,) * (2 - mask.dim()) + tuple(mask.shape))
     if mask is not None and mask.is_floating_point() and mask.dtype != query.dtype:
@@ -165,16 +166,18 @@ def attend(
         if groups > 1:
             out, weights = out.flatten(-4, -3), weights.flatten(-4, -3)  # (B, H, L, .)
         return (out, weights) if need_weights else out
-    if groups > 1 and choice.path != "fused":
-        key = key.repeat_interleave(groups, dim=-3)  # (B, H, S, E)
-        value = value.repeat_interleave(groups, dim=-3)
     if choice.path == "windowed":
+        if groups > 1:  # the banded kernel has no grouped heads: copy them (B, H, S, E)
+            key = key.repeat_interleave(groups, dim=-3)
+            value = value.repeat_interleave(groups, dim=-3)
         return _windowed(query, key, value, mask, causal=causal, window=window, scale=scale,
                          dropout_p=dropout_p)
     if choice.path == "offset-causal":
-        batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
-        q, k, v = (t.expand(*batch, *t.shape[-2:]) for t in (query, key, value))  # views
-        return offset_causal_attention(q, k, v, mask, scale=scale, dropout_p=dropout_p)
+        tail = 2 if groups == 1 else 3  # grouped: broadcast all but the head counts
+        batch = torch.broadcast_shapes(*(t.shape[:-tail] for t in (query, key, value)))
+        q, k, v = (t.expand(*batch, *t.shape[-tail:]) for t in (query, key, value))  # views
+        return offset_causal_attention(q, k, v, mask, scale=scale, dropout_p=dropout_p,
+                                       enable_gqa=groups > 1)
     return _fused(query, key, value, mask, causal=causal, scale=scale, dropout_p=dropout_p,
                   gqa=groups > 1)
 
@@ -218,8 +221,10 @@ def _windowed(
     L, S = query.shape[-2], key.shape[-2]
     q, k, v = _flatten(query, key, value)
     key_mask = None
-    if mask is not None:  # (..., 1, S) -> (N, S) or (1, S)
-        key_mask = mask.expand(*batch, 1, S).reshape(-1, S)  # (N, S)
+    if mask is not None:  # (..., 1, S) -> (1, S) when shared by every row, else (N, S)
+        shared = all(n == 1 for n in mask.shape[:-2])
+        key_mask = (mask.reshape(1, -1).expand(1, S) if shared
+                    else mask.expand(*batch, 1, S).reshape(-1, S))
     out = windowed_attention(q, k, v, key_mask, window=window, causal=causal, scale=scale,
                              dropout_p=dropout_p)
     return out.view(*batch, L, -1)

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .masks import as_bias, restrict
+
 
 def block_size(window: int) -> int:
     """Queries per block of the fused-kernel version (all blocks in one SDPA call)."""
@@ -67,7 +69,7 @@ def windowed_attention(
                                scale=scale, dropout_p=dropout_p)
     key_bias = None
     if key_mask is not None:  # (N or 1, S) -> additive (N or 1, 1, S)
-        key_bias = _as_bias(key_mask, query.dtype)[:, None, :]
+        key_bias = as_bias(key_mask, query.dtype)[:, None, :]
     out = BandedAttention.apply(query, key, value, key_bias, window, causal, scale)
     assert isinstance(out, Tensor)
     return out
@@ -167,14 +169,6 @@ def _empty_rows(L: int, S: int, window: int, causal: bool) -> list[slice]:
     return rows
 
 
-def _as_bias(mask: Tensor, dtype: torch.dtype) -> Tensor:
-    """A bool (True = keep) or float mask as an additive bias of ``dtype``."""
-    if mask.dtype == torch.bool:
-        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(
-            ~mask, float("-inf"))
-    return mask.to(dtype)
-
-
 def _windowed_fused(
     query: Tensor, key: Tensor, value: Tensor, key_mask: Tensor | None, *, window: int,
     causal: bool, scale: float, dropout_p: float,
@@ -224,7 +218,7 @@ def _windowed_fused(
 
 def offset_causal_attention(
     query: Tensor, key: Tensor, value: Tensor, key_mask: Tensor | None = None, *,
-    scale: float, dropout_p: float,
+    scale: float, dropout_p: float, enable_gqa: bool = False,
 ) -> Tensor:
     """Bottom-right causal attention, optionally with a per-key mask, without an ``(L, S)`` mask.
 
@@ -236,7 +230,9 @@ def offset_causal_attention(
 
     Shape:
         query ``(..., L, D)``, key ``(..., S, D)``, value ``(..., S, Dv)`` (leading
-        dims equal), key_mask broadcastable to ``(..., 1, S)`` -> ``(..., L, Dv)``.
+        dims equal; with ``enable_gqa`` key/value may have G heads dividing the query's
+        H, as in PyTorch's SDPA), key_mask broadcastable to ``(..., 1, S)`` ->
+        ``(..., L, Dv)``.
     """
     L, S = query.shape[-2], key.shape[-2]
     offset = S - L
@@ -251,18 +247,15 @@ def offset_causal_attention(
         rows = torch.arange(i0, i1, device=query.device)[:, None] + offset  # (Q, 1)
         mask = torch.arange(hi, device=query.device)[None, :] <= rows  # (Q, hi)
         if key_mask is not None:
-            part = key_mask[..., :hi]  # (..., 1, hi)
-            if part.dtype == torch.bool:
-                mask = mask & part  # (..., Q, hi)
-            else:
-                mask = part.masked_fill(~mask, float("-inf"))  # (..., Q, hi) additive
+            mask = restrict(key_mask[..., :hi], mask)  # (..., Q, hi), bool or additive
         outs.append(_fused_safe(query[..., i0:i1, :], key[..., :hi, :], value[..., :hi, :],
-                                mask, scale, dropout_p))
+                                mask, scale, dropout_p, enable_gqa))
     return torch.cat(outs, dim=-2)
 
 
 def _fused_safe(
-    query: Tensor, key: Tensor, value: Tensor, mask: Tensor, scale: float, dropout_p: float
+    query: Tensor, key: Tensor, value: Tensor, mask: Tensor, scale: float, dropout_p: float,
+    enable_gqa: bool = False,
 ) -> Tensor:
     """Fused SDPA where rows that see no key give zeros (and zero gradients) on every backend."""
     if mask.dtype == torch.bool:
@@ -272,6 +265,7 @@ def _fused_safe(
         empty = torch.isneginf(mask).all(dim=-1, keepdim=True)
         mask = mask.masked_fill(empty, 0.0)
     out = F.scaled_dot_product_attention(
-        query, key, value, attn_mask=mask, dropout_p=dropout_p, scale=scale
+        query, key, value, attn_mask=mask, dropout_p=dropout_p, scale=scale,
+        enable_gqa=enable_gqa,
     )
     return out.masked_fill(empty, 0.0)
