@@ -10,7 +10,9 @@ import os
 
 # Before torch loads OpenMP: let idle threads sleep instead of spin. With anything else
 # running on the cores, spinning threads made a small model's training step 27x slower
-# here (658 vs 24 ms on 2 cores). Set OMP_WAIT_POLICY yourself to override.
+# here (658 vs 24 ms on 2 cores). OpenMP reads this once, when torch is imported, so it
+# only takes effect if attnlab is imported first (the ``attnlab`` command always is);
+# after ``import torch``, set OMP_WAIT_POLICY=PASSIVE in the environment instead.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from . import compat, interop  # noqa: E402
@@ -35,10 +37,10 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    if name == "plot_attention":  # matplotlib is imported on first use
-        from .visualize.heatmap import plot_attention
+    if name == "plot_attention":  # visualize's own lazy table imports matplotlib on first use
+        from . import visualize
 
-        return plot_attention
+        return visualize.plot_attention
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -3,6 +3,7 @@
 ``SelfAttention(emd_dim)`` and ``MultiAttention(emd_dim, num_heads)`` are the
 names and argument spellings of the original projects; they are thin aliases
 of :class:`attnlab.SelfAttention` and :class:`attnlab.MultiHeadAttention`.
+``AttentionTrainer`` is the seed's trainer name for :mod:`attnlab.training`.
 """
 
 from .attention.multihead import MultiHeadAttention
@@ -33,8 +34,6 @@ class MultiAttention(MultiHeadAttention):
 
     def __init__(self, emd_dim: int, num_heads: int) -> None:
         super().__init__(emd_dim, num_heads)
-
-
 
 
 class AttentionTrainer:

@@ -11,7 +11,7 @@
 
 The issue's target is N=65536 (B=1, H=8, D=64) for causal and windowed. The
 windowed path gets there in seconds; full causal attention at 65536 is
-``O(N²)`` ≈ 2.2 TFLOP (with the causal half skipped), about a minute or more on
+``O(N²)`` ≈ 4.4 TFLOP (with the causal half skipped), about a minute or more on
 two cores, so lengths from 16384 on get one call each, timed and measured at once.
 """
 

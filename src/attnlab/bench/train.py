@@ -16,10 +16,10 @@ Where a step goes (``torch.profiler``, one thread): attnlab spends ~75% in
 fused attention kernel (forward + backward), ~4% in GELU, the rest in
 LayerNorm, the loss and AdamW. HF spends the same matmul time plus ~15% in its
 Python tanh-GELU (``mul``/``tanh``/``pow``/``add`` and their backward). So
-eager attnlab lands at ~1.2× HF; beyond that the matmuls themselves would have
-to get faster. Tried: one fused QKV matmul (weights concatenated per call; no
-measurable gain on 2048×512 inputs), the banded kernel for causal ``T=256``
-(~3 ms less per layer, ~2% of a step).
+eager attnlab lands at ~1.1–1.2× HF (1.12× in the recorded run); beyond that
+the matmuls themselves would have to get faster. Tried: one fused QKV matmul
+(weights concatenated per call; no measurable gain on 2048×512 inputs), the
+banded kernel for causal ``T=256`` (~3 ms less per layer, ~2% of a step).
 """
 
 import importlib.util

@@ -1,8 +1,8 @@
 """Seeing attention weights: heatmaps, an interactive HTML page, terminal output.
 
-Everything here plots from the ``{module name: (B, H, L, S) weights}`` dict that
-``capture_attention`` returns (or from one tensor); nothing else in the library
-knows about plotting.
+The attention pictures plot from the ``{module name: (B, H, L, S) weights}`` dict
+that ``capture_attention`` returns (or from one tensor); ``curves`` plots a run's
+``metrics.jsonl``. Outside this package only the benchmark report draws (its plot).
 """
 
 from importlib import import_module
@@ -34,6 +34,7 @@ __all__ = [
     "attention_figures",
     "attention_page",
     "capture_attention",
+    "figure_names",
     "format_attention_text",
     "held_out_input",
     "inspect_run",
