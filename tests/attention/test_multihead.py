@@ -216,3 +216,18 @@ def test_value_omitted_with_different_vdim_is_a_clear_error():
     module = al.MultiHeadAttention(6, 2, kdim=4, vdim=3)
     with pytest.raises(ValueError, match=r"value.*vdim"):
         module(torch.randn(2, 5, 6), torch.randn(2, 7, 4))
+
+
+def test_autocast_inputs_are_accepted():
+    # Under autocast the module casts for itself: a bf16 input to float32 weights is fine
+    # (outside autocast the same call is a TypeError naming both dtypes).
+    torch.manual_seed(0)
+    mha = al.MultiHeadAttention(16, 4, causal=True)
+    x = torch.randn(2, 5, 16)
+    expected = mha(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = mha(x.bfloat16(), mask=torch.ones(2, 1, 1, 5, dtype=torch.bool))
+    assert out.dtype == torch.bfloat16
+    assert torch.allclose(out.float(), expected, atol=5e-2, rtol=5e-2)
+    with pytest.raises(TypeError, match="has dtype torch.bfloat16 but the module's parameters"):
+        mha(x.bfloat16())

@@ -12,6 +12,7 @@ E model width, D head width.
 
 from collections.abc import Callable
 
+import torch
 from torch import Tensor, nn
 
 from .._validate import check_float, check_int, check_tensor
@@ -67,13 +68,14 @@ def check_input(name: str, x: object, width: int | None, what: str = "", *,
                 length: str = "L", like: nn.Module | None = None) -> Tensor:
     """Check a module input is a floating ``(B, length, width)`` tensor (any width if None).
 
-    With ``like``, the dtype must also match that module's parameters.
+    With ``like``, the dtype must also match that module's parameters (unless autocast
+    is on, which casts for the module).
     """
     x = check_tensor(name, x)
     if x.dim() != 3 or (width is not None and x.shape[-1] != width):
         expected = f"(B, {length}, {width}) ({what})" if width is not None else "(B, L, E)"
         raise ValueError(f"{name} must have shape {expected}, got {tuple(x.shape)}")
-    if like is not None:
+    if like is not None and not torch.is_autocast_enabled(x.device.type):
         param = next(like.parameters(), None)
         if param is not None and param.dtype != x.dtype:
             raise TypeError(f"{name} has dtype {x.dtype} but the module's parameters are "
@@ -95,7 +97,7 @@ def check_key_value(module: nn.Module, query: Tensor, key: Tensor | None, value:
             raise ValueError(f"value must be given when vdim ({vdim}) != kdim ({kdim}); "
                              f"only key {tuple(key.shape)} was")
         value = key
-    else:
+    elif value is not key:  # cross-attention passes the memory twice: check it once
         value = check_input("value", value, vdim, "vdim", length="S", like=module)
     if key.shape[0] != query.shape[0] or value.shape[0] != query.shape[0]:
         raise ValueError(f"query, key and value must have the same batch size B, got "
