@@ -29,9 +29,9 @@ tiny models wait on each other and a step took 6 to 8 times longer than with one
 import argparse
 import json
 import os
-import platform
 import resource
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -123,49 +123,28 @@ class LoadSampler:
                 "max": round(max(s), 2)}
 
 
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo`` (or ``platform.processor()``)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def machine(threads: int | None) -> dict[str, Any]:
     """What the runs ran on."""
-    import torch
+    from attnlab.bench.harness import environment
 
+    env = environment()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
-    return {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "python": platform.python_version(),
-            "torch": torch.__version__, "cuda": torch.cuda.is_available(),
+    return {"cpus": env["cores"], "cpu_model": env["cpu"], "python": env["python"],
+            "torch": env["torch"], "cuda": env["gpu"],
             "omp_num_threads": str(threads) if threads else os.environ.get("OMP_NUM_THREADS"),
             "commit": commit, "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
-
-
-def final_eval(run_dir: Path, batches: int) -> dict[str, float]:
-    """Held-out metrics of the saved model on ``batches`` validation batches."""
-    import torch
-
-    from attnlab.training.run import load_run
-    from attnlab.training.trainer import Trainer
-
-    config, _, model = load_run(str(run_dir), "cpu")
-    trainer = Trainer(config, torch.device("cpu"))
-    trainer.model = trainer.net = model
-    return trainer.evaluate(batches)
 
 
 def run_one(cmd: Command, out: Path, threads: int | None, eval_batches: int,
             timeout: float) -> dict[str, Any]:
     """Run one command; return its row of results."""
+    from attnlab.training.run import evaluate
+    from attnlab.visualize.curves import read_metrics
+
     run_dir = out / cmd.name
     if run_dir.exists():  # a fresh run, never a continuation of an old one
-        for path in sorted(run_dir.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
+        shutil.rmtree(run_dir)
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
@@ -189,19 +168,18 @@ def run_one(cmd: Command, out: Path, threads: int | None, eval_batches: int,
                            "time_limit_s": cmd.seconds, "returncode": returncode,
                            "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
                            "load": load.summary(), "log": str(log)}
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines() \
-        if (run_dir / "metrics.jsonl").is_file() else []
+    lines = read_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
     if returncode != 0 or not lines:
         row.update(steps=None, value=None, met=False,
                    error="timed out" if returncode is None else f"exit status {returncode}")
         print(f"    FAILED ({row['error']}); see {log}", flush=True)
         return row
-    last = json.loads(lines[-1])
+    last = lines[-1]
     row.update(steps=last["step"], train_s=round(last["seconds"], 1),
                run_eval={k: v for k, v in last.items()
                          if k not in ("step", "epoch", "lr", "seconds", "train_loss")},
-               curve=[[json.loads(x)["step"], json.loads(x).get(cmd.metric)] for x in lines])
-    held_out = final_eval(run_dir, eval_batches)
+               curve=[[x["step"], x.get(cmd.metric)] for x in lines])
+    held_out = evaluate(str(run_dir), device="cpu", batches=eval_batches)
     value = held_out[cmd.metric]
     in_time = cmd.seconds is None or wall <= cmd.seconds
     row.update(held_out=held_out, eval_batches=eval_batches, value=value,

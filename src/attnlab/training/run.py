@@ -214,12 +214,12 @@ def load_run(run_dir: str, device: str = "auto") -> tuple[TrainConfig, Task, nn.
     return config, task, model.to(resolve_device(device)).eval()
 
 
-def evaluate(run_dir: str, *, device: str = "auto") -> dict[str, float]:
-    """Held-out metrics of a trained run."""
+def evaluate(run_dir: str, *, device: str = "auto",
+             batches: int | None = None) -> dict[str, float]:
+    """Held-out metrics of a trained run (on ``batches`` batches; default: the run's own)."""
     config, task, model = load_run(run_dir, device)
-    trainer = Trainer(config, next(model.parameters()).device)
-    trainer.model = trainer.net = model
-    return trainer.evaluate()
+    trainer = Trainer(config, next(model.parameters()).device, task=task, model=model)
+    return trainer.evaluate(batches)
 
 
 def generate(run_dir: str, prompt: str, *, max_new_tokens: int | None = None,

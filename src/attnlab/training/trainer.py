@@ -93,17 +93,20 @@ class Trainer:
         config: The run's :class:`TrainConfig`.
         device: Where to train.
         world: This process's place under torchrun.
+        task: The task, if already built from ``config`` (else built here).
+        model: The model, if already built (e.g. loaded from a run; else built here).
     """
 
     def __init__(self, config: TrainConfig, device: torch.device,
-                 world: World | None = None) -> None:
+                 world: World | None = None, *, task: Task | None = None,
+                 model: nn.Module | None = None) -> None:
         world = world or World()
         if config.batch_size % world.size:
             raise ValueError(f"batch_size ({config.batch_size}) must be divisible by the number "
                              f"of processes ({world.size})")
         self.config, self.device, self.world = config, device, world
-        self.task = build_task(config)
-        self.model = build_model(config, self.task).to(device)
+        self.task = task or build_task(config)
+        self.model = (model or build_model(config, self.task)).to(device)
         self.net: nn.Module = self.model
         if world.size > 1:
             self.net = nn.parallel.DistributedDataParallel(
