@@ -97,13 +97,14 @@ def plot(results: dict, path: Path) -> bool:
     lines = series(results)
     if not lines:
         return False
-    import matplotlib
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(16, 8.5))
-    colours = plt.get_cmap("tab20").colors + plt.get_cmap("tab20b").colors
+    fig = Figure(figsize=(16, 8.5))  # no pyplot: nothing global changes (as in visualize)
+    FigureCanvasAgg(fig)
+    ax_time, ax_mem = fig.subplots(1, 2)
+    colours = colormaps["tab20"].colors + colormaps["tab20b"].colors
     styles = {suite: style for suite, style in zip(
         dict.fromkeys(label.split(":")[0] for label in lines), ["-", "--", "-.", ":"] * 4,
         strict=False)}
@@ -128,5 +129,4 @@ def plot(results: dict, path: Path) -> bool:
                  f"{env['torch_threads']} threads, torch {env['torch']}")
     fig.tight_layout(rect=(0, 0.2, 1, 1))
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return True

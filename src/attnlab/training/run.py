@@ -11,6 +11,7 @@ A run directory holds:
 """
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,7 @@ def _loop(trainer: Trainer, run_dir: Path, reporter: Reporter) -> dict[str, Any]
             while trainer.step < cfg.total_steps:
                 loss = trainer.train_step()
                 loss_avg = loss if loss_avg != loss_avg else 0.9 * loss_avg + 0.1 * loss
-                tokens_seen += cfg.batch_size * trainer.task.max_tgt_len
+                tokens_seen += trainer.last_tokens  # real (non-PAD) target tokens
                 rate = tokens_seen / max(clock.elapsed(), 1e-9)
                 reporter.step(trainer.step, {"loss": loss_avg, **_primary(trainer, metrics),
                                              "tok/s": rate})
@@ -92,8 +93,9 @@ def _loop(trainer: Trainer, run_dir: Path, reporter: Reporter) -> dict[str, Any]
                     metrics = trainer.evaluate()
                     _record(trainer, run_dir, metrics, loss_avg, clock.elapsed())
                     _save(trainer, run_dir)  # every process: it holds a barrier
-                if trainer.stop_requested:
+                elif trainer.stop_requested:
                     _save(trainer, run_dir)
+                if trainer.stop_requested:  # saved just above, either way
                     raise Interrupted(str(run_dir))
         finally:
             reporter.stop()
@@ -129,9 +131,7 @@ def _record(trainer: Trainer, run_dir: Path, metrics: dict[str, float], train_lo
 
 
 def _weights_meta(trainer: Trainer) -> dict[str, Any]:
-    config = json.loads(trainer.config.to_json())
-    model_cfg = trainer.model.config.to_dict()
-    return {"train_config": config, "model_config": model_cfg}
+    return {"train_config": asdict(trainer.config), "model_config": trainer.model.config.to_dict()}
 
 
 def _save(trainer: Trainer, run_dir: Path) -> None:
@@ -141,10 +141,10 @@ def _save(trainer: Trainer, run_dir: Path) -> None:
         return
     weights, aliases = checkpoint.model_tensors(trainer.model)
     state, meta = trainer.state()
-    tensors = {f"model.{k}": v for k, v in weights.items()} | state
-    checkpoint.atomic_save(run_dir / "checkpoint.safetensors", tensors,
-                           {**meta, **_weights_meta(trainer), "aliases": aliases})
-    checkpoint.save_weights(run_dir / "model.safetensors", trainer.model, _weights_meta(trainer))
+    about = {**_weights_meta(trainer), "aliases": aliases}
+    checkpoint.atomic_save(run_dir / "checkpoint.safetensors",
+                           {f"model.{k}": v for k, v in weights.items()} | state, {**meta, **about})
+    checkpoint.atomic_save(run_dir / "model.safetensors", weights, about)  # = save_weights
 
 
 def _resume(trainer: Trainer, run_dir: Path, config: TrainConfig) -> None:

@@ -120,6 +120,7 @@ class Trainer:
              {"params": no_decay, "weight_decay": 0.0}], lr=config.learning_rate)
         self.data = torch.Generator().manual_seed(config.seed)
         self.step = 0
+        self.last_tokens = 0  # non-PAD target tokens of the last training step's global batch
         self.stop_requested = False
 
     def learning_rate(self) -> float:
@@ -132,6 +133,7 @@ class Trainer:
         cfg = self.config
         batch = self.task.batch("train", cfg.batch_size, self.data)
         tokens = target_count(batch)  # the whole global batch's count, before it moves
+        self.last_tokens = tokens
         rows = self.world.rows(cfg.batch_size)
         mine = Batch(None if batch.src is None else batch.src[rows], batch.tgt[rows],
                      None, batch.tgt_lengths[rows]).to(self.device)
