@@ -10,14 +10,12 @@ has some). Options left off the command line keep the field's default, or, with
 import argparse
 import importlib
 import inspect
-import json
 import re
 import shlex
 import sys
 import textwrap
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, fields
-from pathlib import Path
 from typing import Any, get_type_hints
 
 from ..registry import POSITIONS, TASKS
@@ -176,13 +174,12 @@ def base_values(resume: str | None) -> dict[str, Any]:
     """
     if resume is None:
         return asdict(TrainConfig())
-    path = Path(resume) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"--resume: {resume} has no config.json: is it a run directory?")
+    from ..training.run import read_config  # torch loads here, not for --help
+
     try:
-        saved = TrainConfig.from_dict(json.loads(path.read_text()))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--resume: {path} is not valid JSON ({exc.msg})") from None
+        saved = read_config(resume)
+    except (FileNotFoundError, ValueError) as exc:
+        raise type(exc)(f"--resume: {exc}") from None
     return {**asdict(saved), "out": resume, "interactive": False}
 
 

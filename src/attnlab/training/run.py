@@ -194,6 +194,22 @@ def answer(model: nn.Module, task: Task, prompt: str, max_new_tokens: int | None
     return task.vocab.decode(out[0, ids.shape[1]:].cpu())
 
 
+def read_config(run_dir: str) -> TrainConfig:
+    """The :class:`TrainConfig` saved in ``run_dir/config.json``.
+
+    Raises:
+        FileNotFoundError: If there is no ``config.json``.
+        ValueError: If it is not valid JSON or not a valid config.
+    """
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no config.json: is it a run directory?")
+    try:
+        return TrainConfig.from_dict(json.loads(path.read_text()))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc.msg})") from None
+
+
 def load_run(run_dir: str, device: str = "auto") -> tuple[TrainConfig, Task, nn.Module]:
     """The config, task and trained model of a run directory.
 
@@ -204,10 +220,7 @@ def load_run(run_dir: str, device: str = "auto") -> tuple[TrainConfig, Task, nn.
     path = Path(run_dir)
     if not path.is_dir():
         raise FileNotFoundError(f"no run directory {run_dir}")
-    config_path = path / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{run_dir} has no config.json: is it a run directory?")
-    config = TrainConfig.from_dict(json.loads(config_path.read_text()))
+    config = read_config(run_dir)
     task = build_task(config)
     model = build_model(config, task)
     checkpoint.load_weights(path / "model.safetensors", model)

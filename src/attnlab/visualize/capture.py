@@ -31,6 +31,11 @@ class AttentionMaps(dict[str, Tensor]):
         self.calls.setdefault(name, []).append(weights)
 
 
+def attention_modules(model: nn.Module) -> dict[str, AttentionModule]:
+    """``{qualified name: module}`` of the attention modules, in ``named_modules()`` order."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, AttentionModule)}
+
+
 @contextmanager
 def capture_attention(
     model: nn.Module, only: Sequence[str] | None = None
@@ -59,7 +64,7 @@ def capture_attention(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    modules = {name: m for name, m in model.named_modules() if isinstance(m, AttentionModule)}
+    modules = attention_modules(model)
     if not modules:
         raise ValueError(f"model ({type(model).__name__}) has no attnlab attention module")
     chosen = _select(modules, only)

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from ..tasks.base import BOS, EOS, PAD, Task
-from .capture import capture_attention
+from .capture import attention_modules, capture_attention
 
 #: Characters that would be invisible (or break a line) as tick labels.
 VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "": "∅"}
@@ -133,7 +133,7 @@ def _inspect_seq2seq(model: nn.Module, task: Task, text: str, ids: Tensor,
     vocab = task.vocab.tokens
     source = [token_label(vocab[i]) for i in ids[0].tolist()]
     written = [token_label(vocab[i]) for i in out[0, 1:].tolist()]
-    names = _module_names(model)
+    names = attention_modules(model)
     roles: dict[str, str] = {}
     tokens: dict[str, tuple[list[str], list[str]]] = {}
     encoder = {id(m) for m in model.encoder.modules()}
@@ -167,7 +167,7 @@ def _inspect_lm(model: nn.Module, task: Task, text: str, ids: Tensor,
         model(out)
     vocab = task.vocab.tokens
     labels = [token_label(vocab[i]) for i in out[0].tolist()]
-    names = _module_names(model)
+    names = attention_modules(model)
     return Inspection(_ordered(captured, names), {n: (labels, labels) for n in names},
                       dict.fromkeys(names, DECODER_SELF), text,
                       task.vocab.decode(out[0, ids.shape[1]:].cpu()), "lm", notes)
@@ -206,16 +206,9 @@ def inspect_sentence_encoder(encoder: nn.Module, text: str) -> Inspection:
     finally:
         encoder.train(was_training)
     labels = [token_label(t) for t in encoding.tokens]
-    names = _module_names(encoder)
+    names = attention_modules(encoder)
     return Inspection(_ordered(captured, names), {n: (labels, labels) for n in names},
                       dict.fromkeys(names, SELF), text, "", "encoder")
-
-
-def _module_names(model: nn.Module) -> dict[str, nn.Module]:
-    """``{qualified name: module}`` of the attention modules, in ``named_modules()`` order."""
-    from ..attention.base import AttentionModule
-
-    return {name: m for name, m in model.named_modules() if isinstance(m, AttentionModule)}
 
 
 def _ordered(captured: Mapping[str, Tensor], names: Mapping[str, nn.Module]) -> dict[str, Tensor]:
