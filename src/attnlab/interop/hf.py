@@ -125,7 +125,7 @@ def one_dropout(config: Mapping[str, Any], *keys: str) -> float:
     rates = {key: float(config.get(key) or 0.0) for key in keys}
     if len(set(rates.values())) > 1:
         raise ValueError(f"attnlab models have one dropout rate; got {rates}. Set them equal "
-                         "on the Hugging Face config (they only matter in training)")
+                         "in the source model first (they only matter in training)")
     return next(iter(rates.values()))
 
 

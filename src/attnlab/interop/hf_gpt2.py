@@ -48,7 +48,7 @@ UNTIED_HEAD = [("lm_head.weight", "lm_head.weight")]
 TRANSPOSED = {f"{H}attn.c_attn.weight:{p}" for p in ("q", "k", "v")} | {
     f"{H}attn.c_proj.weight", f"{H}mlp.c_fc.weight", f"{H}mlp.c_proj.weight"}
 
-# causal-mask buffers of older checkpoints; the head when tied to wte
+# causal-mask buffers of older checkpoints (from_gpt2 adds lm_head.weight when tied to wte)
 IGNORED = ["transformer.h.*.attn.bias", "transformer.h.*.attn.masked_bias"]
 
 

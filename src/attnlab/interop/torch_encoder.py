@@ -11,6 +11,8 @@ masks converted by :mod:`attnlab.interop.conventions`.
 Shape letters: B batch, L tokens, E width.
 """
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -19,7 +21,8 @@ from ..blocks.layers import TransformerLayer
 from ..config import ModelConfig
 from ..functional.masks import merge_masks
 from .conventions import from_torch_attn_mask, from_torch_key_padding_mask
-from .state_dict import copy_weights, split_fused
+from .hf import build, one_dropout
+from .state_dict import split_fused
 
 TABLE = [
     *((f"self_attn.{p}_proj.{t}", f"self_attn.in_proj_{t}:{p}")
@@ -113,8 +116,7 @@ def from_torch_encoder_layer(layer: nn.Module) -> TorchEncoderLayer:
     attn = layer.self_attn
     rates = {"self_attn.dropout": attn.dropout, "dropout": layer.dropout.p,
              "dropout1": layer.dropout1.p, "dropout2": layer.dropout2.p}
-    if len(set(rates.values())) > 1:
-        raise ValueError(f"attnlab layers have one dropout rate; got {rates}")
+    one_dropout(rates, *rates)  # attnlab layers have one rate: refuse rates that differ
     config = ModelConfig(
         arch="encoder", vocab_size=1, embed_dim=attn.embed_dim, num_layers=1,
         num_heads=attn.num_heads, ffn_dim=layer.linear1.out_features, positions="none",
@@ -122,9 +124,6 @@ def from_torch_encoder_layer(layer: nn.Module) -> TorchEncoderLayer:
         activation=_activation(layer.activation), bias=layer.linear1.bias is not None,
         dropout=attn.dropout,
     )
-    ours = TransformerLayer(config, causal=False)
-    reference = layer.linear1.weight
-    ours = ours.to(device=reference.device, dtype=reference.dtype)
     source = dict(layer.state_dict())
     for norm in ("norm1", "norm2"):  # torch's bias=False also drops the norms' biases
         source.setdefault(f"{norm}.bias", torch.zeros_like(source[f"{norm}.weight"]))
@@ -134,7 +133,7 @@ def from_torch_encoder_layer(layer: nn.Module) -> TorchEncoderLayer:
     else:
         table = [(t, s) for t, s in TABLE if not (t.endswith(".bias") and "norm" not in t)]
     source = split_fused(source, "self_attn.in_proj_weight", ("q", "k", "v"))
-    copy_weights(ours, source, table)
+    ours = build(partial(TransformerLayer, causal=False), config, layer, source, table)
     wrapper = TorchEncoderLayer(ours, batch_first=layer.self_attn.batch_first)
     return wrapper.train(layer.training)
 
