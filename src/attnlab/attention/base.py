@@ -73,7 +73,7 @@ def check_input(name: str, x: object, width: int | None, what: str = "", *,
     """
     x = check_tensor(name, x)
     if x.dim() != 3 or (width is not None and x.shape[-1] != width):
-        expected = f"(B, {length}, {width}) ({what})" if width is not None else "(B, L, E)"
+        expected = f"(B, {length}, {width}) ({what})" if width is not None else f"(B, {length}, E)"
         raise ValueError(f"{name} must have shape {expected}, got {tuple(x.shape)}")
     if like is not None and not torch.is_autocast_enabled(x.device.type):
         param = next(like.parameters(), None)

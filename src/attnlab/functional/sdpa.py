@@ -203,8 +203,6 @@ def _fused(
             mask = mask.masked_fill(empty[..., None], True if mask.dtype == torch.bool else 0.0)
         else:
             empty = None
-        if mask.is_floating_point():
-            mask = mask.to(query.dtype)
     out = F.scaled_dot_product_attention(
         query, key, value, attn_mask=mask, dropout_p=dropout_p,
         is_causal=causal and L == S, scale=scale, enable_gqa=gqa,
