@@ -238,6 +238,14 @@ class Task(ABC):
         return float(mean_nll_nats) / math.log(2)
 
 
+def check_pred_type(pred_ids: object) -> Tensor:
+    """Check that predictions are an integer (token id) tensor."""
+    if not isinstance(pred_ids, Tensor) or pred_ids.is_floating_point() or pred_ids.is_complex():
+        what = pred_ids.dtype if isinstance(pred_ids, Tensor) else type(pred_ids).__name__
+        raise TypeError(f"pred_ids must be an integer tensor, got {what}")
+    return pred_ids
+
+
 def check_split(split: object) -> str:
     """Check that ``split`` is "train" or "val"."""
     check_choice("split", split, SPLITS)

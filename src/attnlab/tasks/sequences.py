@@ -28,6 +28,7 @@ from attnlab.tasks.base import (
     Task,
     Vocab,
     check_generator,
+    check_pred_type,
     check_seq_length,
     check_split,
     pad_rows,
@@ -151,9 +152,7 @@ class Seq2SeqTask(Task):
 
 
 def _check_pred(pred_ids: object, batch_size: int) -> Tensor:
-    if not isinstance(pred_ids, Tensor) or pred_ids.is_floating_point() or pred_ids.is_complex():
-        what = pred_ids.dtype if isinstance(pred_ids, Tensor) else type(pred_ids).__name__
-        raise TypeError(f"pred_ids must be an integer tensor, got {what}")
+    pred_ids = check_pred_type(pred_ids)
     if pred_ids.dim() != 2 or pred_ids.shape[0] != batch_size:
         raise ValueError(f"pred_ids must have shape ({batch_size}, T), got {tuple(pred_ids.shape)}")
     return pred_ids.detach().cpu().long()

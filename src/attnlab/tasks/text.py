@@ -31,6 +31,7 @@ from attnlab.tasks.base import (
     Task,
     Vocab,
     check_generator,
+    check_pred_type,
     check_seq_length,
     check_split,
     seeded_generator,
@@ -200,9 +201,7 @@ class TextTask(Task):
             ValueError: If ``pred_ids`` is not shaped like ``batch.tgt[:, 1:]``.
         """
         ref = batch.tgt[:, 1:]
-        if not isinstance(pred_ids, Tensor) or pred_ids.is_floating_point():
-            what = pred_ids.dtype if isinstance(pred_ids, Tensor) else type(pred_ids).__name__
-            raise TypeError(f"pred_ids must be an integer tensor, got {what}")
+        pred_ids = check_pred_type(pred_ids)
         if pred_ids.shape != ref.shape:
             raise ValueError(
                 f"pred_ids must have shape {tuple(ref.shape)}, got {tuple(pred_ids.shape)}"

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from torch import Tensor, nn
 
 
@@ -49,11 +49,9 @@ def load(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        tensors = load_file(path)
-        from safetensors import safe_open
-
-        with safe_open(path, framework="pt") as handle:
+        with safe_open(path, framework="pt") as handle:  # one open: tensors and metadata
             raw = handle.metadata() or {}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
         metadata = {key: json.loads(value) for key, value in raw.items()}
     except (SafetensorError, json.JSONDecodeError, OSError) as error:
         raise ValueError(f"checkpoint {path} is damaged or not a safetensors file: {error}") \
