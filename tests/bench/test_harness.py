@@ -1,6 +1,7 @@
 """The benchmark harness: statistics, interleaving, memory, the report, and every suite's
 tiny profile end to end. Nothing here asserts a timing."""
 
+import importlib.util
 import json
 
 import pytest
@@ -145,7 +146,35 @@ def test_every_suite_produces_rows_and_a_table(tiny_run):
     table = (out / "results.md").read_text()
     assert table == results["table"]
     assert table.count("\n| ") == len(rows) + 1  # header + one line per contender
-    assert "x-transformers not installed: skipped" in table
+    for module, contender in [("x_transformers", "x-transformers"),
+                              ("local_attention", "local-attention")]:
+        if importlib.util.find_spec(module) is None:  # the peers group is optional
+            assert f"{contender} not installed: skipped" in table
+        else:
+            assert {row["suite"] for row in rows if row["contender"] == contender}, contender
+
+
+def test_optional_peers_compute_what_attnlab_computes(tiny_run):
+    pytest.importorskip("local_attention")
+    window = [row for row in tiny_run[0]["rows"] if row["contender"] == "local-attention"]
+    assert window
+    assert all(row["max_abs_diff"] <= 1e-5 for row in window)  # the same band, exactly
+
+
+def test_a_check_can_give_each_contender_its_own_difference():
+    def make():
+        return harness.Setup([Contender("peer", lambda: None), Contender("a", lambda: None),
+                              Contender("b", lambda: None)],
+                             check=lambda: {"a": 1e-7, "b": 0.5}, tolerance=1e-5)
+
+    profile = runner.PROFILES["tiny"]
+    rows = runner.run_case(harness.Case("s", "c", make, peer="peer"), profile)
+    by_name = {row.contender: row for row in rows}
+    assert by_name["peer"].max_abs_diff is None
+    assert by_name["a"].max_abs_diff == 1e-7
+    assert by_name["b"].max_abs_diff == 0.5
+    assert by_name["b"].met is False
+    assert by_name["b"].notes == ["differs from peer by 0.5 > 1e-05"]
 
 
 def test_the_run_writes_json_and_a_plot(tiny_run):
@@ -195,3 +224,11 @@ def test_run_case_single_call_cases_time_and_measure_memory_at_once():
     assert rows[1].met is (rows[1].speedup.median >= 2.0)
     assert rows[0].is_peer
     assert rows[0].speedup is None
+
+
+def test_generation_reports_its_matvec_floor_without_a_token_check(tiny_run):
+    rows = {row["contender"]: row for row in tiny_run[0]["rows"] if row["suite"] == "generate"}
+    assert set(rows) == {"HF generate", "attnlab", "matvec floor"}
+    assert rows["attnlab"]["max_abs_diff"] == 0.0  # the same tokens as HF
+    assert rows["matvec floor"]["max_abs_diff"] is None  # produces no tokens to compare
+    assert rows["matvec floor"]["speedup"] is not None

@@ -118,14 +118,15 @@ class Setup:
 
     Args:
         contenders: Peer(s) and attnlab; names must be unique.
-        check: Returns the largest absolute difference between attnlab's and the
-            peer's results (computed once, untimed), or None.
+        check: Returns the largest absolute difference from the peer's result
+            (computed once, untimed): one number for every contender, or a dict
+            from contender name to its difference (contenders not in it get none).
         tolerance: The largest difference accepted by ``check``.
         notes: Things the reader should know (skipped peers, settings).
     """
 
     contenders: list[Contender]
-    check: Callable[[], float] | None = None
+    check: Callable[[], float | dict[str, float]] | None = None
     tolerance: float | None = None
     notes: list[str] = field(default_factory=list)
 

@@ -139,11 +139,12 @@ def run_case(case: Case, profile: Profile) -> list[Row]:
             row.ratio_of_medians = Stats.of(times[peer]).median / seconds
             if contender.target is not None:
                 row.met = row.speedup.median >= contender.target
-            if diff is not None:
-                row.max_abs_diff, row.tolerance = diff, setup.tolerance
-                if setup.tolerance is not None and diff > setup.tolerance:
+            mine = diff.get(contender.name) if isinstance(diff, dict) else diff
+            if mine is not None:
+                row.max_abs_diff, row.tolerance = mine, setup.tolerance
+                if setup.tolerance is not None and mine > setup.tolerance:
                     row.met = False
-                    row.notes.append(f"differs from {peer} by {diff:.2g} > {setup.tolerance:g}")
+                    row.notes.append(f"differs from {peer} by {mine:.2g} > {setup.tolerance:g}")
         if case.flops is not None and ceiling is not None:
             row.gflops = case.flops / seconds / 1e9
             row.ceiling_gflops = ceiling

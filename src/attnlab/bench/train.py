@@ -8,8 +8,13 @@ cross-entropy, backward, AdamW. Batch 8 × 256 tokens.
 
 Contenders: HF (the peer, its default SDPA attention), attnlab, and attnlab
 through ``torch.compile`` (full profile; compilation happens during warm-up and
-is not timed). x-transformers runs when installed, else a note says it was
-skipped. Model FLOPs per token: ``6·P + 12·layers·T·E`` (P = matmul weights).
+is not timed). A second case times attnlab against x-transformers (the ``peers``
+dependency group; skipped with a note when not installed): a
+``TransformerWrapper`` with a 4-layer ``Decoder`` of the same width, heads,
+feed-forward and tied head, flash (SDPA) attention. It cannot load GPT-2's
+weights, so that case has no accuracy check; its matmul shapes are the same
+(its q/k/v/out projections have no bias), so the FLOP count is shared.
+Model FLOPs per token: ``6·P + 12·layers·T·E`` (P = matmul weights).
 
 Where a step goes (``torch.profiler``, one thread): attnlab spends ~75% in
 ``mm``/``addmm`` — the same MKL kernels on the same shapes as HF — ~16% in the
@@ -32,6 +37,7 @@ from .harness import Case, Contender, Setup
 
 DESCRIPTION = "GPT-2-shaped LM training tokens/s: HF vs attnlab (+ torch.compile)"
 TARGET = 1.3
+TARGET_X = 1.1  # against x-transformers
 
 
 def gpt2_shape(profile: str) -> dict[str, int]:
@@ -52,15 +58,18 @@ def hf_gpt2(shape: dict[str, int], seed: int = 0) -> nn.Module:
 
 
 def cases(profile) -> list[Case]:  # noqa: ANN001 (a runner.Profile)
-    """One case: a training step at batch 8 × context."""
+    """Two cases: a training step at batch 8 × context against HF, then against x-transformers."""
     shape = gpt2_shape(profile.name)
     B, T = (2, shape["n_positions"]) if profile.name == "tiny" else (8, shape["n_positions"])
     E, layers, V = shape["n_embd"], shape["n_layer"], shape["vocab_size"]
     params = layers * 12 * E * E + V * E
     flops = (6 * params + 12 * layers * T * E) * B * T
-    return [Case("train", f"GPT-2 shape step B={B} T={T}", _make(shape, B, T, profile.name),
-                 peer="HF GPT-2", flops=flops, tokens=B * T,
-                 repeats=11 if profile.name == "full" else None)]
+    repeats = 11 if profile.name == "full" else None
+    name = f"GPT-2 shape step B={B} T={T}"
+    return [Case("train", name, _make(shape, B, T, profile.name), peer="HF GPT-2",
+                 flops=flops, tokens=B * T, repeats=repeats),
+            Case("train", f"{name} vs x-transformers", _make_x(shape, B, T, profile.name),
+                 peer="x-transformers", flops=flops, tokens=B * T, repeats=repeats)]
 
 
 def _make(shape: dict[str, int], B: int, T: int, profile: str):  # noqa: ANN202
@@ -92,8 +101,6 @@ def _make(shape: dict[str, int], B: int, T: int, profile: str):  # noqa: ANN202
                                         "inductor (C++)"))
         else:
             notes.append("torch.compile: full profile only")
-        if importlib.util.find_spec("x_transformers") is None:
-            notes.append("x-transformers not installed: skipped")
 
         @torch.no_grad()
         def check() -> float:
@@ -101,6 +108,39 @@ def _make(shape: dict[str, int], B: int, T: int, profile: str):  # noqa: ANN202
 
         first = check()
         return Setup(contenders, check=lambda: first, tolerance=1e-4, notes=notes)
+    return make
+
+
+def _make_x(shape: dict[str, int], B: int, T: int, profile: str):  # noqa: ANN202
+    def make() -> Setup:
+        missing = [name for name in ("transformers", "x_transformers")
+                   if importlib.util.find_spec(name) is None]
+        if missing:
+            return Setup([], notes=[f"{' and '.join(missing)} not installed: skipped "
+                                    "(uv sync --group peers)"])
+        from x_transformers import Decoder, TransformerWrapper
+
+        from ..interop import from_hf
+
+        torch.manual_seed(0)
+        peer = TransformerWrapper(
+            num_tokens=shape["vocab_size"], max_seq_len=shape["n_positions"], tie_embedding=True,
+            attn_layers=Decoder(dim=shape["n_embd"], depth=shape["n_layer"],
+                                heads=shape["n_head"], attn_flash=True)).train()
+        ours = from_hf(hf_gpt2(shape)).train()
+        ids = torch.randint(0, shape["vocab_size"], (B, T), generator=torch.Generator()
+                            .manual_seed(1))
+
+        def loss(model: nn.Module) -> torch.Tensor:
+            logits = model(ids)  # (B, T, V)
+            return F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten())
+
+        return Setup([Contender("x-transformers", _stepper(peer, lambda: loss(peer)),
+                                "Decoder, flash (SDPA) attention"),
+                      Contender("attnlab", _stepper(ours, lambda: loss(ours)), "fused",
+                                TARGET_X if profile != "tiny" else None)],
+                     notes=["different random weights (x-transformers cannot load GPT-2's): "
+                            "same matmul shapes, no accuracy check"])
     return make
 
 

@@ -60,6 +60,7 @@ def _make(H: int, N: int, D: int, w: int, backward: bool, profile: str):  # noqa
             return scaled_dot_product_attention(q, k, v, causal=True, window=w)
 
         notes = []
+        outputs = {"attnlab": ours}  # contender -> its output, checked against dense()
         contenders = [Contender("dense SDPA + band mask", _run(dense, backward, q, k, v),
                                 "fused kernel, (N, N) bool mask"),
                       Contender("attnlab", _run(ours, backward, q, k, v), "windowed",
@@ -67,7 +68,10 @@ def _make(H: int, N: int, D: int, w: int, backward: bool, profile: str):  # noqa
         if importlib.util.find_spec("local_attention") is None:
             notes.append("lucidrains local-attention not installed: skipped")
         else:
-            contenders.append(_local_attention(q, k, v, w, backward))
+            outputs["local-attention"] = _local_attention(w)(q, k, v)
+            contenders.append(Contender("local-attention",
+                                        _run(outputs["local-attention"], backward, q, k, v),
+                                        "blocks of w-1 keys, one block back, exact window"))
         if backward or profile != "full":
             notes.append("FlexAttention: no backward on CPU / compiled only in the full profile"
                          if backward else "FlexAttention: full profile only")
@@ -76,11 +80,14 @@ def _make(H: int, N: int, D: int, w: int, backward: bool, profile: str):  # noqa
             if flex is None:
                 notes.append(note)
             else:
-                contenders.append(flex)
+                outputs["FlexAttention (compiled)"] = flex
+                contenders.append(Contender("FlexAttention (compiled)", _run(flex, False),
+                                            "block mask, forward only"))
 
         @torch.no_grad()
-        def check() -> float:
-            return float((ours() - dense()).abs().max())
+        def check() -> dict[str, float]:
+            reference = dense()
+            return {name: float((fn() - reference).abs().max()) for name, fn in outputs.items()}
 
         return Setup(contenders, check=check, tolerance=1e-5, notes=notes)
     return make
@@ -100,16 +107,18 @@ def _run(fn, backward: bool, *inputs: torch.Tensor):  # noqa: ANN001, ANN202
     return step
 
 
-def _local_attention(q, k, v, w: int, backward: bool) -> Contender:  # noqa: ANN001
+def _local_attention(w: int):  # noqa: ANN202
+    """Lucidrains' ``LocalAttention`` set to the same band: ``(q, k, v) -> () -> output``."""
     from local_attention import LocalAttention  # type: ignore[import-not-found]
 
+    # exact_windowsize: mask to 256 keys back + itself, not everything in the previous block
     attn = LocalAttention(window_size=w - 1, causal=True, look_backward=1, look_forward=0,
-                          autopad=True)
-    return Contender("local-attention", _run(lambda: attn(q, k, v), backward, q, k, v),
-                     "blocks of w-1, looks one block back")
+                          autopad=True, exact_windowsize=True)
+    return lambda q, k, v: lambda: attn(q, k, v)
 
 
-def _flex(q, k, v, w: int) -> tuple[Contender | None, str]:  # noqa: ANN001
+def _flex(q, k, v, w: int):  # noqa: ANN001, ANN202
+    """Compiled FlexAttention over a block mask: ``(output fn, "")`` or ``(None, why not)``."""
     try:
         from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
@@ -120,11 +129,10 @@ def _flex(q, k, v, w: int) -> tuple[Contender | None, str]:  # noqa: ANN001
         block = create_block_mask(band, None, None, N, N, device="cpu")
         compiled = torch.compile(flex_attention)
 
-        def run() -> None:
-            with torch.no_grad():
-                compiled(q, k, v, block_mask=block)
-        run()  # compile now, so a failure is a note and not a crash mid-timing
+        def run() -> torch.Tensor:
+            return compiled(q, k, v, block_mask=block)
+        with torch.no_grad():
+            run()  # compile now, so a failure is a note and not a crash mid-timing
     except Exception as exc:  # noqa: BLE001 (any compile failure is reported, not raised)
         return None, f"FlexAttention skipped: {type(exc).__name__}: {str(exc)[:80]}"
-    return Contender("FlexAttention (compiled)", run, "block mask, forward only"), \
-        "FlexAttention compiled (forward only)"
+    return run, ""
