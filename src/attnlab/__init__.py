@@ -7,13 +7,23 @@ Everything in ``shared/API.md`` is importable from here::
 """
 
 import os
+import sys
 
-# Before torch loads OpenMP: let idle threads sleep instead of spin. With anything else
-# running on the cores, spinning threads made a small model's training step 27x slower
-# here (658 vs 24 ms on 2 cores). OpenMP reads this once, when torch is imported, so it
-# only takes effect if attnlab is imported first (the ``attnlab`` command always is);
-# after ``import torch``, set OMP_WAIT_POLICY=PASSIVE in the environment instead.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Before torch loads OpenMP: how long idle pool threads spin before they sleep. Measured
+# on 2 cores (small training step; causal window-257 attention at N=8192, fwd+bwd):
+# libgomp's default (spin ~300k rounds) 12 ms alone but up to 1.2 s per step when two
+# processes share the cores; OMP_WAIT_POLICY=PASSIVE (never spin) 23-28 ms under that
+# contention but 25-28 ms alone and 3x slower windowed attention (410-530 ms), whose
+# block loop wakes the pool thousands of times; GOMP_SPINCOUNT=1000 (tens of µs) 31-36 ms
+# contended, 17-21 ms alone, 156-196 ms windowed. PyTorch's Linux wheels use libgomp; other
+# OpenMP runtimes ignore GOMP_SPINCOUNT, so elsewhere threads sleep at once (PASSIVE).
+# OpenMP reads this once, when torch is imported, so it only takes effect if attnlab is
+# imported first (the ``attnlab`` command always is). Either variable set by you wins.
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    if sys.platform.startswith("linux"):
+        os.environ["GOMP_SPINCOUNT"] = "1000"
+    else:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 from . import compat, interop  # noqa: E402
 from .attention import (

@@ -7,7 +7,12 @@ from torch.autograd import gradcheck
 import attnlab as al
 import oracle
 from attnlab.functional import plan
-from attnlab.functional.windowed import block_size, offset_causal_attention, windowed_attention
+from attnlab.functional.windowed import (
+    block_size,
+    kernel_block_size,
+    offset_causal_attention,
+    windowed_attention,
+)
 
 N, D, DV = 2, 3, 4
 
@@ -62,15 +67,37 @@ def test_offset_causal_attention_matches_oracle(L, S, dtype):
     assert oracle.rel_err(out, ref) <= oracle.tolerance(dtype)
 
 
-@pytest.mark.parametrize(("L", "S", "window", "causal"), [(20, 35, 3, False), (35, 20, 2, True)])
+@pytest.mark.parametrize(("L", "S", "window", "causal"), [(20, 35, 3, False), (35, 20, 2, True),
+                                                           (70, 80, 5, False), (75, 40, 3, True)])
 def test_windowed_gradcheck_across_blocks(L, S, window, causal):
     assert plan(L, S, None, causal=causal, window=window).path == "windowed"
-    assert L > block_size(window)  # at least two query blocks
+    assert L > block_size(window)  # at least two query blocks of the fused version
     q, k, v = (t[:1, :, :2].clone().requires_grad_() for t in qkv(L, S, seed=9))
     assert gradcheck(
         lambda q, k, v: al.scaled_dot_product_attention(q, k, v, causal=causal, window=window),
         (q, k, v),
     )
+
+
+@pytest.mark.parametrize(("L", "S", "window", "causal"), [(70, 80, 5, False), (75, 40, 3, True)])
+def test_banded_kernel_gradcheck_with_blind_rows(L, S, window, causal):
+    """Several kernel blocks; a key mask that hides some rows' every key (their output and
+    gradients are zero), and with L > S causal rows that see no key at all."""
+    assert L > kernel_block_size(window, causal)  # at least two kernel blocks
+    q, k, v = (t[:1, :, :2].clone().requires_grad_() for t in qkv(L, S, seed=11))
+    key_mask = torch.ones(1, S, dtype=torch.bool)
+    key_mask[:, 10:30] = False  # rows whose whole window lies in 10..29 see nothing
+
+    def f(q, k, v):
+        return windowed_attention(q, k, v, key_mask, window=window, causal=causal, scale=0.8,
+                                  dropout_p=0.0)
+    out = f(q, k, v)
+    ref, _ = oracle.attention(q, k, v, key_mask[:, None, :], causal=causal, window=window,
+                              scale=0.8)
+    blind = (out == 0).all(dim=-1)
+    assert blind.any()
+    assert oracle.rel_err(out, ref) <= 1e-6
+    assert gradcheck(f, (q, k, v))
 
 
 def test_window_larger_than_both_lengths_is_plain_attention():

@@ -12,8 +12,8 @@ Two implementations share that block structure:
 * :class:`BandedAttention` (the default): a loop over query blocks in the style
   of FlashAttention (Dao et al., 2022). Each block's ``(Q, K)`` scores are made,
   normalised and used while they are still in the CPU cache; only the output
-  and one log-sum-exp per query are kept, and the backward pass recomputes the
-  scores block by block. Memory is ``O(L · D)`` beyond the inputs.
+  is kept, and the backward pass recomputes the scores and their softmax block
+  by block. Memory is ``O(L · D)`` beyond the inputs.
 * the fused-kernel version (with dropout, half precision, or a key mask that
   needs a gradient): all blocks at once as a strided view through PyTorch's
   SDPA with a small ``(Q, K)`` mask.
@@ -86,50 +86,53 @@ class BandedAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, query, key, value, key_bias, window, causal, scale):  # noqa: D102
         N, L, _ = query.shape
-        out = query.new_empty(N, L, value.shape[-1])  # (N, L, Dv)
-        lse = query.new_empty(N, L, 1)  # log-sum-exp of each query's scores
-        for rows, keys, bias in _blocks(query, key, window, causal, key_bias):
-            q = query[:, rows]  # (N, Q, D)
-            scores = torch.baddbmm(bias, q, key[:, keys].transpose(1, 2), alpha=scale)  # (N, Q, K)
-            top = scores.amax(dim=-1, keepdim=True)  # (N, Q, 1)
-            top.masked_fill_(top == float("-inf"), 0.0)  # a row that sees nothing
-            weights = scores.sub_(top).exp_()  # (N, Q, K), unnormalised
-            total = weights.sum(dim=-1, keepdim=True)  # (N, Q, 1)
-            out[:, rows] = torch.bmm(weights, value[:, keys]).div_(total.clamp_min(1e-30))
-            empty = total == 0  # (N, Q, 1): gets lse = inf, so its weights recompute as 0
-            lse[:, rows] = total.log_().add_(top).masked_fill_(empty, float("inf"))
-        for rows in _empty_rows(L, key.shape[1], window, causal):
-            out[:, rows] = 0.0
-            lse[:, rows] = float("inf")
-        ctx.save_for_backward(query, key, value, key_bias, out, lse)
+        out = query.new_zeros(N, L, value.shape[-1])  # (N, L, Dv); rows that see nothing stay 0
+        for rows, keys, bias, blind in _blocks(query, key, window, causal, key_bias):
+            scores = torch.baddbmm(bias, query[:, rows], key[:, keys].transpose(1, 2),
+                                   alpha=scale)  # (N, Q, K)
+            out[:, rows].baddbmm_(_softmax(scores, blind), value[:, keys])  # (N, Q, Dv)
+        ctx.save_for_backward(query, key, value, key_bias)
         ctx.band = (window, causal, scale)
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):  # noqa: D102
-        query, key, value, key_bias, out, lse = ctx.saved_tensors
+        query, key, value, key_bias = ctx.saved_tensors
         window, causal, scale = ctx.band
         grad_out = grad_out.contiguous()
-        delta = (grad_out * out).sum(dim=-1, keepdim=True)  # (N, L, 1) = rowsum(dO ∘ O)
         grad_q = torch.zeros_like(query)
         grad_k = torch.zeros_like(key)
         grad_v = torch.zeros_like(value)
-        for rows, keys, bias in _blocks(query, key, window, causal, key_bias):
+        for rows, keys, bias, blind in _blocks(query, key, window, causal, key_bias):
             q, k, v, g = query[:, rows], key[:, keys], value[:, keys], grad_out[:, rows]
             scores = torch.baddbmm(bias, q, k.transpose(1, 2), alpha=scale)  # (N, Q, K)
-            weights = scores.sub_(lse[:, rows]).exp_()  # (N, Q, K), the forward's softmax
+            weights = _softmax(scores, blind)  # (N, Q, K), recomputed
             grad_v[:, keys].baddbmm_(weights.transpose(1, 2), g)  # (N, K, Dv)
             grad_w = torch.bmm(g, v.transpose(1, 2))  # (N, Q, K)
-            grad_s = grad_w.sub_(delta[:, rows]).mul_(weights)  # softmax backward
-            grad_q[:, rows] = torch.bmm(grad_s, k).mul_(scale)  # (N, Q, D)
+            # softmax's own backward kernel: weights * (grad_w - rowsum(grad_w * weights))
+            grad_s = torch._softmax_backward_data(grad_w, weights, -1, weights.dtype)
+            grad_q[:, rows].baddbmm_(grad_s, k, alpha=scale)  # (N, Q, D)
             grad_k[:, keys].baddbmm_(grad_s.transpose(1, 2), q, alpha=scale)  # (N, K, D)
         return grad_q, grad_k, grad_v, None, None, None, None
 
 
-def _blocks(query: Tensor, key: Tensor, window: int, causal: bool, key_bias: Tensor | None):
-    """Yield ``(rows, keys, bias)`` per query block: two slices and the ``(N|1, Q, K)`` bias.
+def _softmax(scores: Tensor, blind: Tensor | None) -> Tensor:
+    """Row softmax of ``(N, Q, K)`` scores; rows in ``blind`` ``(N|1, Q)`` (all -inf) give 0.
 
+    One fused kernel per block (on 2 cores each extra elementwise pass is another
+    round of waking the thread pool). Only blocks that can hold a row seeing no key
+    pay for the fix-up, which turns that row's NaNs into zeros.
+    """
+    weights = torch.softmax(scores, dim=-1)
+    return weights if blind is None else weights.masked_fill_(blind[..., None], 0.0)
+
+
+def _blocks(query: Tensor, key: Tensor, window: int, causal: bool, key_bias: Tensor | None):
+    """Yield ``(rows, keys, bias, blind)`` per query block.
+
+    ``rows`` and ``keys`` are slices, ``bias`` the ``(N|1, Q, K)`` additive mask and
+    ``blind`` the ``(N|1, Q)`` rows that see no key (None when there are none).
     Query ``i`` sits at ``p = i + S - L`` and sees keys ``p - back ... p + ahead``;
     a block of rows ``[i0, i1)`` meets keys ``[i0 + S - L - back, i1 + S - L + ahead)``
     cut to ``[0, S)``. Interior blocks share one bias; edge blocks get their own.
@@ -137,36 +140,28 @@ def _blocks(query: Tensor, key: Tensor, window: int, causal: bool, key_bias: Ten
     L, S = query.shape[1], key.shape[1]
     offset, back, ahead = S - L, window - 1, (0 if causal else window - 1)
     Q = kernel_block_size(window, causal)
-    shared: dict[tuple[int, int, int], Tensor] = {}
+    shared: dict[tuple[int, int, int], tuple[Tensor, Tensor | None]] = {}
     for i0 in range(0, L, Q):
         i1 = min(L, i0 + Q)
         lo, hi = max(0, i0 + offset - back), min(S, i1 + offset + ahead)
         if hi <= lo:
-            continue  # the block sees nothing: left to _empty_rows
+            continue  # the block sees nothing: its rows stay zero
         first = i0 + offset - lo  # distance of the block's first query to key lo
-        bias = shared.get((i1 - i0, hi - lo, first))
-        if bias is None:
+        entry = shared.get((i1 - i0, hi - lo, first))
+        if entry is None:
             distance = torch.arange(first, first + i1 - i0, device=query.device)[:, None] \
                 - torch.arange(hi - lo, device=query.device)[None, :]  # (Q, K): p - j
             visible = (distance <= back) & (distance >= -ahead)
             bias = torch.zeros(visible.shape, dtype=query.dtype, device=query.device)
             bias = bias.masked_fill_(~visible, float("-inf"))[None]  # (1, Q, K)
-            shared[(i1 - i0, hi - lo, first)] = bias
+            sees = visible.any(dim=-1)  # (Q,)
+            entry = bias, (None if bool(sees.all()) else ~sees[None])
+            shared[(i1 - i0, hi - lo, first)] = entry
+        bias, blind = entry
         if key_bias is not None:
             bias = bias + key_bias[:, :, lo:hi]  # (N|1, Q, K)
-        yield slice(i0, i1), slice(lo, hi), bias
-
-
-def _empty_rows(L: int, S: int, window: int, causal: bool) -> list[slice]:
-    """Row ranges of query blocks that meet no key at all (only when ``L > S``)."""
-    offset, back, ahead = S - L, window - 1, (0 if causal else window - 1)
-    Q = kernel_block_size(window, causal)
-    rows = []
-    for i0 in range(0, L, Q):
-        i1 = min(L, i0 + Q)
-        if min(S, i1 + offset + ahead) <= max(0, i0 + offset - back):
-            rows.append(slice(i0, i1))
-    return rows
+            blind = (bias == float("-inf")).all(dim=-1)  # (N|1, Q)
+        yield slice(i0, i1), slice(lo, hi), bias, blind
 
 
 def _windowed_fused(
