@@ -12,18 +12,17 @@ A third row, "matvec floor", times only the model's matrix-vector products
 No decoder can beat it without reading fewer weight bytes, so its speed-up over HF
 is the most any cached greedy decoder of this model could show on the machine.
 
-What was measured (2026-11-22, this 2-core machine): HF ``generate`` makes about
-240 tokens/s at 2 threads (the issue's 231), attnlab 1.2–1.45× that. The matvec
-floor is 4.5–5× HF: a decoder whose only cost is its weights would just reach
-the 4× target. attnlab spends ~0.46 ms per token in those products and ~1.3 ms in
-everything else — about 60 module calls and 150 small tensor ops, each a few
-microseconds of PyTorch dispatch. Tried: a hand-written decode step over the same
-weights (fused q/k/v, no modules, no checks; same tokens) reached 2.15× HF;
-``torch.compile`` of a static-cache version of it was slower than eager (the
-cache buffers were copied whole on every step and guard evaluation cost ~0.17 ms
-per call). Neither went into the library: a second implementation of every
-layer for ~2× is not worth its upkeep, and 4× needs the non-matmul work under
-~0.06 ms per token.
+What was measured (2026-11-22, this 2-core machine, two harness runs): HF ``generate``
+made 238 and 408 tokens/s (the issue's figure is 231), attnlab 1.24–1.45× that, the
+matvec floor 4.5–6× (script-level runs included). So a decoder whose only cost were its
+weights would just about reach the 4× target. attnlab spends ~0.4–0.46 ms per token in
+those products and ~1.3 ms in everything else: about 60 module calls and 150 small
+tensor ops, each a few microseconds of PyTorch dispatch. Tried: a hand-written decode
+step over the same weights (fused q/k/v, no modules, no checks; same tokens) reached
+2.15× HF; ``torch.compile`` of a static-cache version of it was slower than eager (the
+cache buffers were copied whole on every step and guard evaluation cost ~0.17 ms per
+call). Neither went into the library: a second implementation of every layer for ~2× is
+not worth its upkeep, and 4× leaves under ~0.1 ms per token for all non-matmul work.
 """
 
 import importlib.util

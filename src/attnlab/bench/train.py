@@ -16,15 +16,16 @@ weights, so that case has no accuracy check; its matmul shapes are the same
 (its q/k/v/out projections have no bias), so the FLOP count is shared.
 Model FLOPs per token: ``6·P + 12·layers·T·E`` (P = matmul weights).
 
-Where a step goes (``torch.profiler``, one thread): attnlab spends ~75% in
-``mm``/``addmm`` — the same MKL kernels on the same shapes as HF — ~16% in the
-fused attention kernel (forward + backward), ~4% in GELU, the rest in
-LayerNorm, the loss and AdamW. HF spends the same matmul time plus ~15% in its
-Python tanh-GELU (``mul``/``tanh``/``pow``/``add`` and their backward). So
-eager attnlab lands at ~1.1–1.2× HF (1.12× in the recorded run); beyond that
-the matmuls themselves would have to get faster. Tried: one fused QKV matmul
-(weights concatenated per call; no measurable gain on 2048×512 inputs), the
-banded kernel for causal ``T=256`` (~3 ms less per layer, ~2% of a step).
+Where a step goes (``torch.profiler``, five steps, 2 threads, 2026-11-22): attnlab
+spends ~65% in ``mm``/``addmm`` and ~15% in the fused attention kernel (forward +
+backward); x-transformers ~67% and ~14% in the same kernels on the same shapes; HF the
+same matmuls plus ~40% of its profiled time in ``mul``/``pow``/``tanh`` (its Python
+tanh-GELU and the backward). So attnlab runs level with x-transformers (1.00× in the
+recorded run; both ~77% of the measured ceiling) and ahead of HF by about HF's GELU
+(1.12× and 1.20× in two recorded runs); beyond that the matmuls themselves would have
+to get faster. Tried: one fused QKV matmul (weights concatenated per call; no
+measurable gain on 2048×512 inputs), the banded kernel for causal ``T=256`` (~3 ms
+less per layer, ~2% of a step), ``torch.compile`` (no gain).
 """
 
 import importlib.util
