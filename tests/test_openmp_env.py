@@ -6,23 +6,25 @@ import sys
 
 import pytest
 
-SHOW = ("import attnlab, os; "
-        "print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))")
+VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+SHOW = f"import attnlab, os; print([os.environ.get(name) for name in {VARIABLES}])"
 
 
 def _imported_with(env: dict[str, str]) -> str:
-    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    clean = {k: v for k, v in os.environ.items() if k not in VARIABLES}
     done = subprocess.run([sys.executable, "-c", SHOW], env={**clean, **env},
                           capture_output=True, text=True, check=True, timeout=120)
     return done.stdout.strip()
 
 
-def test_default_is_a_short_spin_on_linux_else_passive():
-    expected = "1000 None" if sys.platform.startswith("linux") else "None PASSIVE"
-    assert _imported_with({}) == expected
+def test_default_is_a_short_spin_in_libgomp_and_none_elsewhere():
+    assert _imported_with({}) == "[None, '1000', '0']"
 
 
-@pytest.mark.parametrize(("env", "expected"), [({"OMP_WAIT_POLICY": "ACTIVE"}, "None ACTIVE"),
-                                               ({"GOMP_SPINCOUNT": "7"}, "7 None")])
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, "['ACTIVE', None, None]"),
+    ({"GOMP_SPINCOUNT": "7"}, "[None, '7', None]"),
+    ({"KMP_BLOCKTIME": "5"}, "[None, None, '5']"),
+])
 def test_the_users_setting_wins(env, expected):
     assert _imported_with(env) == expected

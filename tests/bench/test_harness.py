@@ -154,6 +154,20 @@ def test_every_suite_produces_rows_and_a_table(tiny_run):
             assert {row["suite"] for row in rows if row["contender"] == contender}, contender
 
 
+def test_a_case_whose_peer_is_missing_is_listed_as_skipped(monkeypatch, tmp_path):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "x_transformers" else real(name, *a))
+    lines = []
+    results = runner.run(["train"], profile="tiny", out=tmp_path, log=lines.append)
+    assert {row["case"] for row in results["rows"]} == {"GPT-2 shape step B=2 T=16"}
+    assert results["meta"]["skipped"] == [
+        "train · GPT-2 shape step B=2 T=16 vs x-transformers: x-transformers not installed: "
+        "skipped"]
+    assert "Skipped:\n- train · GPT-2 shape step B=2 T=16 vs x-transformers" in results["table"]
+    assert any(line.endswith("x-transformers not installed: skipped") for line in lines)
+
+
 def test_optional_peers_compute_what_attnlab_computes(tiny_run):
     pytest.importorskip("local_attention")
     window = [row for row in tiny_run[0]["rows"] if row["contender"] == "local-attention"]
@@ -175,6 +189,13 @@ def test_a_check_can_give_each_contender_its_own_difference():
     assert by_name["b"].max_abs_diff == 0.5
     assert by_name["b"].met is False
     assert by_name["b"].notes == ["differs from peer by 0.5 > 1e-05"]
+
+    def misspelled():
+        return harness.Setup([Contender("peer", lambda: None), Contender("a", lambda: None)],
+                             check=lambda: {"A": 0.0})
+
+    with pytest.raises(ValueError, match=r"does not have: \['A'\]; contenders: \['peer', 'a'\]"):
+        runner.run_case(harness.Case("s", "c", misspelled, peer="peer"), profile)
 
 
 def test_the_run_writes_json_and_a_plot(tiny_run):

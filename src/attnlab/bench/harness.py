@@ -283,6 +283,7 @@ def environment() -> dict[str, object]:
         "torch": torch.__version__, "python": platform.python_version(),
         "platform": platform.platform(), "gpu": torch.cuda.is_available(),
         "env": {name: os.environ[name] for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY",
-                                                    "GOMP_SPINCOUNT", "MKL_NUM_THREADS")
+                                                    "GOMP_SPINCOUNT", "KMP_BLOCKTIME",
+                                                    "MKL_NUM_THREADS")
                 if name in os.environ},
     }

@@ -65,6 +65,9 @@ def markdown(results: dict) -> str:
     lines.append("|" + "---|" * len(HEADER))
     for row in results["rows"]:
         lines.append("| " + " | ".join(_row_cells(row)) + " |")
+    skipped = meta.get("skipped") or []
+    if skipped:
+        lines += ["", "Skipped:", *(f"- {line}" for line in skipped)]
     return "\n".join(lines) + "\n"
 
 

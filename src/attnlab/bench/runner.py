@@ -94,6 +94,10 @@ def _timed_peak(fn: Callable[[], object]) -> tuple[float, float | None]:
     return time.perf_counter() - start, mib
 
 
+class Skipped(Exception):
+    """A case with nothing to time (a peer it needs is not installed); the message says why."""
+
+
 def run_case(case: Case, profile: Profile) -> list[Row]:
     """Measure one case: interleaved timing, ratios, FLOP rate vs the ceiling, memory, accuracy.
 
@@ -101,8 +105,13 @@ def run_case(case: Case, profile: Profile) -> list[Row]:
     the fraction of the ceiling compares rates measured under the same load.
     A case with ``repeats=1`` and ``memory`` is one call per contender, timed and
     measured at once (for calls of a minute or more).
+
+    Raises:
+        Skipped: If the case's ``make()`` gave no contenders (its notes say why).
     """
     setup = case.make()
+    if not setup.contenders:
+        raise Skipped("; ".join(setup.notes) or "no contenders")
     repeats = case.repeats if case.repeats is not None else profile.repeats
     if profile.name == "tiny":
         repeats = min(repeats, profile.repeats)
@@ -126,6 +135,9 @@ def run_case(case: Case, profile: Profile) -> list[Row]:
         ceiling = 2 * profile.ceiling_size**3 / Stats.of(times[CEILING]).median / 1e9
     diff = setup.check() if setup.check is not None else None
     names = [c.name for c in setup.contenders]
+    if isinstance(diff, dict) and not set(diff) <= set(names):
+        raise ValueError(f"check() names contenders the case does not have: "
+                         f"{sorted(set(diff) - set(names))}; contenders: {names}")
     peer = case.peer if case.peer in names else None
     rows = []
     for contender in setup.contenders:
@@ -201,14 +213,20 @@ def run(only: Sequence[str] | None = None, *, profile: str = "full", out: str | 
     log(f"matmul ceiling: {ceiling.median:.1f} GFLOP/s (fp32, {chosen.ceiling_size}², "
         f"{torch.get_num_threads()} threads; load {meta['load_before']})")
     rows: list[Row] = []
+    skipped: list[str] = []
     for suite in suites.values():
         for case in suite.cases(chosen):
-            case_rows = run_case(case, chosen)
+            try:
+                case_rows = run_case(case, chosen)
+            except Skipped as why:
+                skipped.append(f"{case.suite} · {case.name}: {why}")
+                log(f"[{case.suite}] {case.name}: {why}")
+                continue
             rows.extend(case_rows)
             log(_progress(case_rows))
     ceiling_after = matmul_ceiling(chosen.ceiling_size)
     meta.update(ceiling_before=asdict(ceiling), ceiling_after=asdict(ceiling_after),
-                load_after=load_average())
+                load_after=load_average(), skipped=skipped)
     results = {"meta": meta, "rows": [asdict(row) for row in rows]}
     table = markdown(results)
     results["table"] = table

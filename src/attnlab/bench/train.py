@@ -36,7 +36,8 @@ from torch import nn
 
 from .harness import Case, Contender, Setup
 
-DESCRIPTION = "GPT-2-shaped LM training tokens/s: HF vs attnlab (+ torch.compile)"
+DESCRIPTION = ("GPT-2-shaped LM training tokens/s: HF vs attnlab (+ torch.compile), "
+               "attnlab vs x-transformers")
 TARGET = 1.3
 TARGET_X = 1.1  # against x-transformers
 
@@ -81,16 +82,14 @@ def _make(shape: dict[str, int], B: int, T: int, profile: str):  # noqa: ANN202
 
         hf = hf_gpt2(shape).train()
         ours = from_hf(hf).train()
-        ids = torch.randint(0, shape["vocab_size"], (B, T), generator=torch.Generator()
-                            .manual_seed(1))
+        ids = _ids(shape, B, T)
         notes = ["dropout 0 in both"]
 
         def hf_loss() -> torch.Tensor:
             return hf(ids, labels=ids).loss
 
-        def our_loss(model: nn.Module = ours) -> torch.Tensor:
-            logits = model(ids)  # (B, T, V)
-            return F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten())
+        def our_loss() -> torch.Tensor:
+            return _lm_loss(ours, ids)
 
         contenders = [Contender("HF GPT-2", _stepper(hf, hf_loss), "HF SDPA attention"),
                       Contender("attnlab", _stepper(ours, our_loss), "fused",
@@ -98,7 +97,7 @@ def _make(shape: dict[str, int], B: int, T: int, profile: str):  # noqa: ANN202
         if profile == "full":
             compiled = torch.compile(from_hf(hf).train())
             contenders.append(Contender("attnlab + torch.compile",
-                                        _stepper(compiled, lambda: our_loss(compiled)),
+                                        _stepper(compiled, lambda: _lm_loss(compiled, ids)),
                                         "inductor (C++)"))
         else:
             notes.append("torch.compile: full profile only")
@@ -114,35 +113,42 @@ def _make(shape: dict[str, int], B: int, T: int, profile: str):  # noqa: ANN202
 
 def _make_x(shape: dict[str, int], B: int, T: int, profile: str):  # noqa: ANN202
     def make() -> Setup:
-        missing = [name for name in ("transformers", "x_transformers")
-                   if importlib.util.find_spec(name) is None]
+        missing = [package for module, package in (("transformers", "transformers"),
+                                                    ("x_transformers", "x-transformers"))
+                   if importlib.util.find_spec(module) is None]
         if missing:
-            return Setup([], notes=[f"{' and '.join(missing)} not installed: skipped "
-                                    "(uv sync --group peers)"])
+            return Setup([], notes=[f"{' and '.join(missing)} not installed: skipped"])
         from x_transformers import Decoder, TransformerWrapper
 
         from ..interop import from_hf
 
         torch.manual_seed(0)
+        heads = shape["n_head"]
         peer = TransformerWrapper(
             num_tokens=shape["vocab_size"], max_seq_len=shape["n_positions"], tie_embedding=True,
-            attn_layers=Decoder(dim=shape["n_embd"], depth=shape["n_layer"],
-                                heads=shape["n_head"], attn_flash=True)).train()
+            attn_layers=Decoder(dim=shape["n_embd"], depth=shape["n_layer"], heads=heads,
+                                attn_dim_head=shape["n_embd"] // heads, attn_flash=True)).train()
         ours = from_hf(hf_gpt2(shape)).train()
-        ids = torch.randint(0, shape["vocab_size"], (B, T), generator=torch.Generator()
-                            .manual_seed(1))
-
-        def loss(model: nn.Module) -> torch.Tensor:
-            logits = model(ids)  # (B, T, V)
-            return F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten())
-
-        return Setup([Contender("x-transformers", _stepper(peer, lambda: loss(peer)),
+        ids = _ids(shape, B, T)
+        return Setup([Contender("x-transformers", _stepper(peer, lambda: _lm_loss(peer, ids)),
                                 "Decoder, flash (SDPA) attention"),
-                      Contender("attnlab", _stepper(ours, lambda: loss(ours)), "fused",
+                      Contender("attnlab", _stepper(ours, lambda: _lm_loss(ours, ids)), "fused",
                                 TARGET_X if profile != "tiny" else None)],
                      notes=["different random weights (x-transformers cannot load GPT-2's): "
                             "same matmul shapes, no accuracy check"])
     return make
+
+
+def _ids(shape: dict[str, int], B: int, T: int) -> torch.Tensor:
+    """The benchmark batch: ``(B, T)`` random token ids, the same in every case."""
+    return torch.randint(0, shape["vocab_size"], (B, T),
+                         generator=torch.Generator().manual_seed(1))
+
+
+def _lm_loss(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy of a model that maps ``(B, T)`` ids to ``(B, T, V)`` logits."""
+    logits = model(ids)  # (B, T, V)
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten())
 
 
 def _stepper(model: nn.Module, loss_fn):  # noqa: ANN001, ANN202

@@ -3,9 +3,10 @@
 The dense way, ``F.scaled_dot_product_attention(q, k, v, attn_mask=band)``,
 does all ``N²`` work and keeps ``N·w`` of it; attnlab's windowed path computes
 only the band (:mod:`attnlab.functional.windowed`). Both forward and
-forward+backward, since the point is that it trains. Outputs must agree within
-1e-5. Optional peers (lucidrains' ``local-attention``, compiled FlexAttention)
-run when installed / compilable and are otherwise skipped with a note.
+forward+backward, since the point is that it trains. Outputs (and, for
+forward+backward, the gradients) must agree within 1e-5. Optional peers
+(lucidrains' ``local-attention``, compiled FlexAttention) run when installed /
+compilable and are otherwise skipped with a note.
 
 Shape: B=1, H=8, D=64, causal, window 257 (256 keys back + the query itself).
 """
@@ -68,7 +69,7 @@ def _make(H: int, N: int, D: int, w: int, backward: bool, profile: str):  # noqa
         if importlib.util.find_spec("local_attention") is None:
             notes.append("lucidrains local-attention not installed: skipped")
         else:
-            outputs["local-attention"] = _local_attention(w)(q, k, v)
+            outputs["local-attention"] = _local_attention(q, k, v, w)
             contenders.append(Contender("local-attention",
                                         _run(outputs["local-attention"], backward, q, k, v),
                                         "blocks of w-1 keys, one block back, exact window"))
@@ -84,13 +85,27 @@ def _make(H: int, N: int, D: int, w: int, backward: bool, profile: str):  # noqa
                 contenders.append(Contender("FlexAttention (compiled)", _run(flex, False),
                                             "block mask, forward only"))
 
-        @torch.no_grad()
         def check() -> dict[str, float]:
-            reference = dense()
-            return {name: float((fn() - reference).abs().max()) for name, fn in outputs.items()}
+            """Largest difference from dense in the output and, with backward, the gradients."""
+            reference = _results(dense, backward, q, k, v)
+            return {name: max(float((a - b).abs().max()) for a, b in
+                              zip(_results(fn, backward, q, k, v), reference, strict=True))
+                    for name, fn in outputs.items()}
 
         return Setup(contenders, check=check, tolerance=1e-5, notes=notes)
     return make
+
+
+def _results(fn, backward: bool, *inputs: torch.Tensor) -> list[torch.Tensor]:  # noqa: ANN001
+    """``[output]``, and with ``backward`` also the inputs' gradients of ``output.sum()``."""
+    if not backward:
+        with torch.no_grad():
+            return [fn()]
+    for t in inputs:
+        t.grad = None
+    out = fn()
+    out.sum().backward()
+    return [out.detach(), *(t.grad.clone() for t in inputs)]
 
 
 def _run(fn, backward: bool, *inputs: torch.Tensor):  # noqa: ANN001, ANN202
@@ -107,14 +122,14 @@ def _run(fn, backward: bool, *inputs: torch.Tensor):  # noqa: ANN001, ANN202
     return step
 
 
-def _local_attention(w: int):  # noqa: ANN202
-    """Lucidrains' ``LocalAttention`` set to the same band: ``(q, k, v) -> () -> output``."""
+def _local_attention(q, k, v, w: int):  # noqa: ANN001, ANN202
+    """Lucidrains' ``LocalAttention`` over the same band: a call returning its output."""
     from local_attention import LocalAttention  # type: ignore[import-not-found]
 
     # exact_windowsize: mask to 256 keys back + itself, not everything in the previous block
     attn = LocalAttention(window_size=w - 1, causal=True, look_backward=1, look_forward=0,
                           autopad=True, exact_windowsize=True)
-    return lambda q, k, v: lambda: attn(q, k, v)
+    return lambda: attn(q, k, v)
 
 
 def _flex(q, k, v, w: int):  # noqa: ANN001, ANN202

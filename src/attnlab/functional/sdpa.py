@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._validate import check_float, check_tensor
+from .._validate import broadcast_shape, check_float, check_tensor
 from .masks import blocked_rows, check_mask, check_window, merge_masks, visibility
 from .reference import math_attention, math_weights
 from .windowed import offset_causal_attention, windowed_attention
@@ -174,7 +174,7 @@ def attend(
                          dropout_p=dropout_p)
     if choice.path == "offset-causal":
         tail = 2 if groups == 1 else 3  # grouped: broadcast all but the head counts
-        batch = torch.broadcast_shapes(*(t.shape[:-tail] for t in (query, key, value)))
+        batch = broadcast_shape(*(t.shape[:-tail] for t in (query, key, value)))
         q, k, v = (t.expand(*batch, *t.shape[-tail:]) for t in (query, key, value))  # views
         return offset_causal_attention(q, k, v, mask, scale=scale, dropout_p=dropout_p,
                                        enable_gqa=groups > 1)
@@ -215,7 +215,7 @@ def _windowed(
     window: int | None, scale: float, dropout_p: float,
 ) -> Tensor:
     assert window is not None
-    batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    batch = broadcast_shape(query.shape[:-2], key.shape[:-2], value.shape[:-2])
     L, S = query.shape[-2], key.shape[-2]
     q, k, v = _flatten(query, key, value)
     key_mask = None
@@ -230,7 +230,7 @@ def _windowed(
 
 def _flatten(query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Broadcast leading dims and flatten them: ``(..., X, C)`` -> ``(N, X, C)``."""
-    batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    batch = broadcast_shape(query.shape[:-2], key.shape[:-2], value.shape[:-2])
     return tuple(t.expand(*batch, *t.shape[-2:]).reshape(-1, *t.shape[-2:])
                  for t in (query, key, value))  # type: ignore[return-value]
 
@@ -276,10 +276,10 @@ def _check(
                                                           strict=False))
         raise TypeError(f"query, key and value must share a dtype, got {got}")
     leading = [t.shape[:-2] for t in tensors]
-    try:  # equal leading dims (the common case) skip broadcast_shapes, a fifth of the overhead
+    try:  # equal leading dims (the common case) skip broadcast_shape
         batch = leading[0] if leading.count(leading[0]) == len(leading) else \
-            torch.broadcast_shapes(*leading)
-    except RuntimeError:
+            broadcast_shape(*leading)
+    except ValueError:
         shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
         raise ValueError(f"leading dims of query, key, value do not broadcast: {shapes}") from None
     if mask is not None:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .masks import as_bias, restrict
+from .masks import as_bias, blocked_rows, restrict
 
 
 def block_size(window: int) -> int:
@@ -110,7 +110,8 @@ class BandedAttention(torch.autograd.Function):
             weights = _softmax(scores, blind)  # (N, Q, K), recomputed
             grad_v[:, keys].baddbmm_(weights.transpose(1, 2), g)  # (N, K, Dv)
             grad_w = torch.bmm(g, v.transpose(1, 2))  # (N, Q, K)
-            # softmax's own backward kernel: weights * (grad_w - rowsum(grad_w * weights))
+            # softmax's own backward kernel: weights * (grad_w - rowsum(grad_w * weights)).
+            # Private but stable (torch >= 1.11 with this signature); gradcheck tests cover it.
             grad_s = torch._softmax_backward_data(grad_w, weights, -1, weights.dtype)
             grad_q[:, rows].baddbmm_(grad_s, k, alpha=scale)  # (N, Q, D)
             grad_k[:, keys].baddbmm_(grad_s.transpose(1, 2), q, alpha=scale)  # (N, K, D)
@@ -121,8 +122,8 @@ def _softmax(scores: Tensor, blind: Tensor | None) -> Tensor:
     """Row softmax of ``(N, Q, K)`` scores; rows in ``blind`` ``(N|1, Q)`` (all -inf) give 0.
 
     One fused kernel per block (on 2 cores each extra elementwise pass is another
-    round of waking the thread pool). Only blocks that can hold a row seeing no key
-    pay for the fix-up, which turns that row's NaNs into zeros.
+    round of waking the thread pool). The fix-up, which turns such a row's NaNs into
+    zeros, runs only for edge blocks of the band and, with a key mask, every block.
     """
     weights = torch.softmax(scores, dim=-1)
     return weights if blind is None else weights.masked_fill_(blind[..., None], 0.0)
@@ -160,7 +161,7 @@ def _blocks(query: Tensor, key: Tensor, window: int, causal: bool, key_bias: Ten
         bias, blind = entry
         if key_bias is not None:
             bias = bias + key_bias[:, :, lo:hi]  # (N|1, Q, K)
-            blind = (bias == float("-inf")).all(dim=-1)  # (N|1, Q)
+            blind = blocked_rows(bias)  # (N|1, Q)
         yield slice(i0, i1), slice(lo, hi), bias, blind
 
 
