@@ -12,8 +12,8 @@ A third row, "matvec floor", times only the model's matrix-vector products
 No decoder can beat it without reading fewer weight bytes, so its speed-up over HF
 is the most any cached greedy decoder of this model could show on the machine.
 
-What was measured (2026-11-22, this 2-core machine, two harness runs): HF ``generate``
-made 238 and 408 tokens/s (the issue's figure is 231), attnlab 1.24–1.45× that, the
+What was measured (2026-11-22, this 2-core machine, three harness runs): HF ``generate``
+made 238–469 tokens/s (the issue's figure is 231), attnlab 1.17–1.45× that, the
 matvec floor 4.5–6× (script-level runs included). So a decoder whose only cost were its
 weights would just about reach the 4× target. attnlab spends ~0.4–0.46 ms per token in
 those products and ~1.3–1.5 ms in everything else: about 60 module calls and 150 small

@@ -20,10 +20,10 @@ Where a step goes (``torch.profiler``, five steps, 2 threads, 2026-11-22): attnl
 spends ~65% in ``mm``/``addmm`` and ~15% in the fused attention kernel (forward +
 backward); x-transformers ~67% and ~14% in the same kernels on the same shapes; HF the
 same matmuls plus ~40% of its profiled time in ``mul``/``pow``/``tanh`` (its Python
-tanh-GELU and the backward). So attnlab runs level with x-transformers (1.00× in the
-recorded run; both ~77% of the measured ceiling) and ahead of HF by about HF's GELU
-(1.12× and 1.20× in two recorded runs); beyond that the matmuls themselves would have
-to get faster. Tried: one fused QKV matmul (weights concatenated per call; no
+tanh-GELU and the backward). So attnlab runs level with x-transformers (1.00× and 1.01×
+in two recorded runs; both ~77% of the measured ceiling) and ahead of HF by about HF's
+GELU (1.12–1.20× in recorded runs, 1.34× once); beyond that the matmuls themselves would
+have to get faster. Tried: one fused QKV matmul (weights concatenated per call; no
 measurable gain on 2048×512 inputs), the banded kernel for causal ``T=256`` (~3 ms
 less per layer, ~2% of a step), ``torch.compile`` (no gain).
 """
