@@ -217,7 +217,8 @@ def _windowed(
     assert window is not None
     batch = broadcast_shape(query.shape[:-2], key.shape[:-2], value.shape[:-2])
     L, S = query.shape[-2], key.shape[-2]
-    q, k, v = _flatten(query, key, value)
+    q, k, v = (t.expand(*batch, *t.shape[-2:]).reshape(-1, *t.shape[-2:])
+               for t in (query, key, value))  # (N, X, C): leading dims broadcast and flattened
     key_mask = None
     if mask is not None:  # (..., 1, S) -> (1, S) when shared by every row, else (N, S)
         shared = all(n == 1 for n in mask.shape[:-2])
@@ -226,13 +227,6 @@ def _windowed(
     out = windowed_attention(q, k, v, key_mask, window=window, causal=causal, scale=scale,
                              dropout_p=dropout_p)
     return out.view(*batch, L, -1)
-
-
-def _flatten(query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Broadcast leading dims and flatten them: ``(..., X, C)`` -> ``(N, X, C)``."""
-    batch = broadcast_shape(query.shape[:-2], key.shape[:-2], value.shape[:-2])
-    return tuple(t.expand(*batch, *t.shape[-2:]).reshape(-1, *t.shape[-2:])
-                 for t in (query, key, value))  # type: ignore[return-value]
 
 
 def _groups(query: Tensor, key: Tensor) -> int:
