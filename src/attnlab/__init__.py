@@ -1,6 +1,6 @@
 """attnlab: attention mechanisms you can read, train, see and measure.
 
-Everything in ``shared/API.md`` is importable from here::
+Every public name (the README's tour lists them) is importable from here::
 
     import attnlab as al
     out = al.scaled_dot_product_attention(q, k, v, causal=True)
@@ -23,33 +23,44 @@ if not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME"} & set(os.environ):
     os.environ["GOMP_SPINCOUNT"] = "1000"
     os.environ["KMP_BLOCKTIME"] = "0"
 
-from . import compat, interop  # noqa: E402
-from .attention import (
-    AdditiveAttention,
-    CausalSelfAttention,
-    CrossAttention,
-    KVCache,
-    MultiHeadAttention,
-    SelfAttention,
-    SimpleSelfAttention,
-)
-from .functional import (
-    attention_weights,
-    causal_mask,
-    padding_mask,
-    scaled_dot_product_attention,
-)
-from .visualize.capture import AttentionMaps, capture_attention
+from importlib import import_module
 
 __version__ = "0.1.0"
 
+#: Where each public name lives. Names load on first use (PEP 562), so ``import attnlab``
+#: and the ``attnlab`` command start without importing torch; the command then handles
+#: Ctrl-C at any moment, start-up included.
+_EXPORTS = {
+    "AdditiveAttention": "attention",
+    "CausalSelfAttention": "attention",
+    "CrossAttention": "attention",
+    "KVCache": "attention",
+    "MultiHeadAttention": "attention",
+    "SelfAttention": "attention",
+    "SimpleSelfAttention": "attention",
+    "attention_weights": "functional",
+    "causal_mask": "functional",
+    "padding_mask": "functional",
+    "scaled_dot_product_attention": "functional",
+    "AttentionMaps": "visualize.capture",
+    "capture_attention": "visualize.capture",
+    "plot_attention": "visualize",  # matplotlib loads on first use
+}
+_SUBMODULES = ("compat", "interop")
+
 
 def __getattr__(name: str) -> object:
-    if name == "plot_attention":  # visualize's own lazy table imports matplotlib on first use
-        from . import visualize
-
-        return visualize.plot_attention
+    if name in _SUBMODULES:
+        return import_module(f".{name}", __name__)
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS, *_SUBMODULES])
 
 
 __all__ = [

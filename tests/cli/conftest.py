@@ -19,7 +19,7 @@ class FakeTrainer:
         if self.error is not None:
             raise self.error
 
-    def train(self, config, *, resume=None):
+    def train(self, config, *, resume=None, force=False):
         self._record("train", config, resume=resume)
         return {"run_dir": config.run_dir(), "metrics": {}}
 
@@ -31,7 +31,7 @@ class FakeTrainer:
         self._record("load_run", run_dir, device=device)
         return None, None, None
 
-    def answer(self, model, task, prompt, max_new_tokens=None, temperature=0.0):
+    def answer(self, model, task, prompt, max_new_tokens=None, temperature=0.0, on_crop=None):
         self._record("answer", prompt, max_new_tokens=max_new_tokens, temperature=temperature)
         return f"{self.reply}:{prompt}"
 

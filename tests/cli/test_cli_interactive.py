@@ -38,7 +38,7 @@ def test_enter_keeps_every_default(monkeypatch, capsys, fake_trainer):
                    "out [none]: ", "save_path [none]: "):
         assert prompt in captured.out
     assert "model=multihead  embed_dim=64" in captured.out  # the config shown before training
-    assert "runs/reverse-multihead-0" in captured.out
+    assert "training (Ctrl-C saves a checkpoint)" in captured.out
 
 
 def test_bad_values_are_explained_and_asked_again(monkeypatch, capsys, fake_trainer):

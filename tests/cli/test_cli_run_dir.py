@@ -27,7 +27,7 @@ def test_missing_run_dir(capsys, one_line_error, fake_trainer, tmp_path, argv):
     command, *options = argv
     assert main([command, str(tmp_path / "nope"), *options]) == 2
     one_line_error(capsys.readouterr().err,
-                   f"attnlab {command}: error: RUN_DIR: no such directory")
+                   f"attnlab {command}: error: RUN: no such run directory or weights file")
     assert fake_trainer.calls == []
 
 
@@ -62,10 +62,10 @@ def test_generate_interactive_loop(capsys, monkeypatch, fake_trainer, tmp_path):
     monkeypatch.setattr(sys, "stdin", Lines("abc\n\nbad\nxyz\n:q\nnot read\n"))
     real = fake_trainer.answer
 
-    def answer(model, task, prompt, *args):
+    def answer(model, task, prompt, *args, **kwargs):
         if prompt == "bad":
             raise ValueError("characters not in the vocabulary: 'b'")
-        return real(model, task, prompt, *args)
+        return real(model, task, prompt, *args, **kwargs)
 
     monkeypatch.setattr(trainer_module, "answer", answer)
     assert main(["generate", str(tmp_path), "--interactive"]) == 0

@@ -43,7 +43,8 @@ def test_text_task_learns():
 
 @pytest.mark.parametrize("model", [m for m in MODELS if "seq2seq" in MODELS[m].tasks])
 def test_each_mechanism_learns_copy(model):
-    config = TrainConfig(task="copy", model=model, embed_dim=24, num_heads=4, num_layers=1,
+    heads = 4 if MODELS[model].heads else 1
+    config = TrainConfig(task="copy", model=model, embed_dim=24, num_heads=heads, num_layers=1,
                          epochs=1, steps_per_epoch=80, learning_rate=3e-3, warmup_steps=10,
                          eval_batches=1, seq_length=4)
     before, after, metrics, _ = learn(config)

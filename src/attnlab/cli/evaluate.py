@@ -1,21 +1,26 @@
-"""``attnlab evaluate RUN_DIR``: the trained model's metrics on held-out data."""
+"""``attnlab evaluate RUN``: the trained model's metrics on held-out data.
+
+``RUN`` is a run directory, or a ``.safetensors`` file written by ``--save_path``
+(its metadata holds the configs).
+"""
 
 import argparse
 import importlib
 from typing import Any
 
 from ..training.config import DEVICES
-from .options import CliParser, choice_value, print_table, run_dir_value
+from .options import CliParser, choice_value, print_table, run_value
 
 
 def add_parser(subparsers: Any) -> CliParser:
-    """Add ``attnlab evaluate RUN_DIR [--device NAME]``."""
+    """Add ``attnlab evaluate RUN [--device NAME]``."""
     parser = subparsers.add_parser(
         "evaluate", help="held-out metrics of a trained run",
-        description="Evaluate the model saved in RUN_DIR on the task's held-out data.",
+        description="Evaluate the model saved in RUN on the task's held-out data.",
     )
-    parser.add_argument("run_dir", metavar="RUN_DIR", type=run_dir_value,
-                        help="a run directory written by 'attnlab train'")
+    parser.add_argument("run_dir", metavar="RUN", type=run_value,
+                        help="a run directory written by 'attnlab train', or a .safetensors "
+                             "file written by its --save_path")
     parser.add_option("device", type=choice_value("--device", DEVICES), default="auto",
                       metavar="NAME", help=f"one of: {', '.join(DEVICES)} (default: auto)")
     return parser

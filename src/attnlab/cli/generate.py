@@ -1,4 +1,4 @@
-"""``attnlab generate RUN_DIR --prompt TEXT``: the trained model's answer or continuation.
+"""``attnlab generate RUN --prompt TEXT``: the trained model's answer or continuation.
 
 With ``--interactive`` it is a prompt loop: each line read is answered, until the
 input ends or a line ``:q``. It reads any stdin, so answers can be piped too.
@@ -13,19 +13,19 @@ from typing import Any
 
 from ..training.config import DEVICES
 from . import show
-from .options import CliParser, choice_value, float_value, int_value, run_dir_value
+from .options import CliParser, choice_value, float_value, int_value, run_value
 
 QUIT = ":q"
 
 
 def add_parser(subparsers: Any) -> CliParser:
-    """Add ``attnlab generate RUN_DIR --prompt TEXT`` and its options."""
+    """Add ``attnlab generate RUN --prompt TEXT`` and its options."""
     parser = subparsers.add_parser(
         "generate", help="a trained run's answer to an input (or text continuation)",
-        description="Ask the model saved in RUN_DIR: a seq2seq task answers the input, "
+        description="Ask the model saved in RUN: a seq2seq task answers the input, "
                     "the text task continues it.",
     )
-    parser.add_argument("run_dir", metavar="RUN_DIR", type=run_dir_value,
+    parser.add_argument("run_dir", metavar="RUN", type=run_value,
                         help="a run directory written by 'attnlab train'")
     parser.add_option("prompt", metavar="TEXT", default=None,
                       help="the input (required unless --interactive)")
@@ -52,8 +52,16 @@ def run(args: argparse.Namespace) -> int:
     trainer = importlib.import_module("attnlab.training.run")
     _, task, model = trainer.load_run(args.run_dir, args.device)  # once, for every input
 
+    noted: list[str] = []
+
+    def note(text: str) -> None:  # said once per session, not once per answer
+        if not noted:
+            noted.append(text)
+            print(f"note: {text}", file=sys.stderr)
+
     def answer(prompt: str) -> str:
-        return trainer.answer(model, task, prompt, args.max_new_tokens, args.temperature)
+        return trainer.answer(model, task, prompt, args.max_new_tokens, args.temperature,
+                              on_crop=note)
 
     if args.prompt is not None:
         print(answer(args.prompt))

@@ -24,8 +24,8 @@ from .options import CliParser, option_message
 COMMANDS = ("train", "evaluate", "generate", "show", "models", "bench")
 
 #: Errors that mean the user asked for something impossible: one line, exit 2.
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
-               PermissionError)
+#: (An ``OSError`` is the system refusing: a full disk, a missing or read-only path.)
+USER_ERRORS = (ValueError, TypeError, OSError)
 
 
 def build_parser() -> tuple[CliParser, dict[str, CliParser]]:
@@ -57,22 +57,23 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The exit status.
     """
-    parser, parsers = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version, or a one-line usage error
-        return exc.code if isinstance(exc.code, int) else 0
-    if args.command is None:
-        parser.print_help()
-        return 2
-    try:
-        return args.run(args)
-    except USER_ERRORS as exc:
-        message = _describe(exc)
-        print(f"attnlab: error: {option_message(message, parsers[args.command].option_names)}",
-              file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+        parser, parsers = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, --version, or a one-line usage error
+            return exc.code if isinstance(exc.code, int) else 0
+        if args.command is None:
+            parser.print_help()
+            return 2
+        try:
+            return args.run(args)
+        except USER_ERRORS as exc:
+            message = _describe(exc)
+            names = parsers[args.command].option_names
+            print(f"attnlab: error: {option_message(message, names)}", file=sys.stderr)
+            return 2
+    except KeyboardInterrupt:  # at any moment, start-up (torch loading) included
         print("\nattnlab: interrupted", file=sys.stderr)
         return 130
 

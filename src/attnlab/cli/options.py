@@ -183,6 +183,13 @@ def run_dir_value(text: str) -> str:
     return text
 
 
+def run_value(text: str) -> str:
+    """Parse ``RUN``: a run directory, or a weights file saved with ``--save_path``."""
+    if not Path(text).exists():
+        raise argparse.ArgumentTypeError(f"RUN: no such run directory or weights file {text!r}")
+    return text
+
+
 def option_message(message: str, names: Iterable[str]) -> str:
     """Spell the field names in a library error message as the CLI's options.
 

@@ -148,6 +148,9 @@ def add_parser(subparsers: Any) -> CliParser:
     parser.add_option("resume", type=run_dir_value, default=None, metavar="RUN_DIR",
                       help="continue the run saved in RUN_DIR (its config.json gives the "
                            "options not given here)")
+    parser.add_option("force", action="store_true",
+                      help="replace the run in --out (or the default run directory) and an "
+                           "existing --save_path file; without it nothing is overwritten")
     return parser
 
 
@@ -185,7 +188,18 @@ def base_values(resume: str | None) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Build the config (asking for it with ``--interactive``) and train."""
-    values = {**base_values(args.resume), **given_options(args)}
+    given = given_options(args)
+    values = {**base_values(args.resume), **given}
+    if values.get("model") in MODELS and not MODELS[values["model"]].heads:
+        if given.get("num_heads", 1) != 1:
+            print(f"attnlab train: error: --model {values['model']} has no heads to split "
+                  f"into: --num_heads must be 1, got {given['num_heads']}", file=sys.stderr)
+            return 2
+        values["num_heads"] = 1  # what is really built (and recorded)
+    if args.force and args.resume:
+        print("attnlab train: error: --force replaces a run, --resume continues one; "
+              "give one of them", file=sys.stderr)
+        return 2
     if values.get("interactive"):
         if not sys.stdin.isatty():
             print("attnlab train: error: --interactive needs a terminal (stdin is not one); "
@@ -198,18 +212,23 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 1
         print(describe(config))
-        print(f"training; run directory {args.resume or config.run_dir()} "
-              "(Ctrl-C saves a checkpoint)")
+        print("training (Ctrl-C saves a checkpoint)")
     else:
         config = TrainConfig(**values)
     trainer = importlib.import_module("attnlab.training.run")
     try:
-        trainer.train(config, resume=args.resume)
-    except trainer.Interrupted:
-        run_dir = args.resume or config.run_dir()
+        trainer.train(config, resume=args.resume, force=args.force)
+    except trainer.Interrupted as stop:
+        run_dir = str(stop)
         print(f"attnlab: interrupted; checkpoint saved in {run_dir}; resume with: "
               f"attnlab train --resume {shlex.quote(run_dir)}", file=sys.stderr)
         return 130
+    except trainer.RunComplete as done:
+        print(f"attnlab train: {done}")
+        return 0
+    except trainer.Diverged as diverged:
+        print(f"attnlab train: error: {diverged}", file=sys.stderr)
+        return 1
     return 0
 
 

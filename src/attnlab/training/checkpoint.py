@@ -9,33 +9,27 @@ such, never half-loaded.
 """
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import Tensor, nn
+
+from .._io import atomic_write, parse_json
 
 
 def atomic_save(path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, Any]) -> Path:
-    """Write ``tensors`` (+ JSON ``metadata``) to ``path`` atomically; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        meta = {key: json.dumps(value) for key, value in metadata.items()}
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, meta)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """Write ``tensors`` (+ JSON ``metadata``) to ``path`` atomically; returns the path.
+
+    Raises:
+        OSError: If the file cannot be written (full disk, no permission); a previous
+            file at ``path`` is left intact.
+    """
+    meta = {key: json.dumps(value) for key, value in metadata.items()}
+    data = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, meta)
+    return atomic_write(path, data)
 
 
 def load(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
@@ -52,11 +46,36 @@ def load(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
         with safe_open(path, framework="pt") as handle:  # one open: tensors and metadata
             raw = handle.metadata() or {}
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-        metadata = {key: json.loads(value) for key, value in raw.items()}
-    except (SafetensorError, json.JSONDecodeError, OSError) as error:
+        metadata = {key: parse_json(value, f"{path} metadata {key!r}")
+                    for key, value in raw.items()}
+    except (SafetensorError, OSError, ValueError) as error:
         raise ValueError(f"checkpoint {path} is damaged or not a safetensors file: {error}") \
             from None
     return tensors, metadata
+
+
+def meta_field(meta: dict[str, Any], key: str, kind: type | tuple[type, ...],
+               source: str) -> Any:
+    """``meta[key]``, checked to be of ``kind`` (a bool is never an int here).
+
+    Raises:
+        ValueError: Naming ``source`` and the key if it is missing or of another type.
+    """
+    if key not in meta:
+        raise ValueError(f"{source} is damaged: its metadata has no {key!r}")
+    value = meta[key]
+    if (isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,))) \
+            or not isinstance(value, kind):
+        raise ValueError(f"{source} is damaged: metadata {key!r} must be "
+                         f"{getattr(kind, '__name__', kind)}, got {type(value).__name__}")
+    return value
+
+
+def check_finite(name: str, tensor: Tensor, source: str) -> None:
+    """Refuse a floating tensor holding NaN or infinity (``ValueError`` naming it)."""
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"{source}: tensor {name} holds NaN or infinite values; "
+                         "it was damaged or written by a run that diverged")
 
 
 def model_tensors(model: nn.Module) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -76,11 +95,18 @@ def model_tensors(model: nn.Module) -> tuple[dict[str, Tensor], dict[str, str]]:
 
 def load_model_tensors(model: nn.Module, tensors: dict[str, Tensor],
                        aliases: dict[str, str], source: str) -> None:
-    """Load weights strictly: every key present, no extra keys, same shapes.
+    """Load weights strictly: every key present, no extra keys, same shapes and dtypes, finite.
+
+    A tampered or damaged file never loads half-way or silently converted (a bool or
+    float16 tensor where the model holds float32 is refused, not cast).
 
     Raises:
-        ValueError: Naming the missing/unexpected keys or the mismatched shapes.
+        ValueError: Naming the missing/unexpected keys, the mismatched shapes or
+            dtypes, or the tensor holding NaN/infinity.
     """
+    if not isinstance(aliases, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()):
+        raise ValueError(f"{source} is damaged: its 'aliases' metadata must map names to names")
     state = model.state_dict()
     full = dict(tensors)
     for alias, original in aliases.items():
@@ -90,6 +116,8 @@ def load_model_tensors(model: nn.Module, tensors: dict[str, Tensor],
     unexpected = sorted(set(full) - set(state))
     wrong = [f"{k}: checkpoint {tuple(full[k].shape)} vs model {tuple(state[k].shape)}"
              for k in state if k in full and full[k].shape != state[k].shape]
+    wrong += [f"{k}: checkpoint dtype {full[k].dtype} vs model {state[k].dtype}"
+              for k in state if k in full and full[k].dtype != state[k].dtype]
     if missing or unexpected or wrong:
         parts = []
         if missing:
@@ -97,9 +125,11 @@ def load_model_tensors(model: nn.Module, tensors: dict[str, Tensor],
         if unexpected:
             parts.append(f"unexpected {', '.join(unexpected[:5])}")
         if wrong:
-            parts.append("shape " + "; ".join(wrong[:3]))
+            parts.append("; ".join(wrong[:3]))
         raise ValueError(f"{source} does not fit this model ({'; '.join(parts)}); "
                          "was it written for another model or config?")
+    for name in state:
+        check_finite(name, full[name], source)
     with torch.no_grad():
         for name, tensor in state.items():
             tensor.copy_(full[name])
@@ -114,5 +144,6 @@ def save_weights(path: str | Path, model: nn.Module, metadata: dict[str, Any]) -
 def load_weights(path: str | Path, model: nn.Module) -> dict[str, Any]:
     """Load weights written by :func:`save_weights` into ``model``; returns the metadata."""
     tensors, metadata = load(path)
-    load_model_tensors(model, tensors, metadata.get("aliases", {}), str(path))
+    load_model_tensors(model, tensors, meta_field(metadata, "aliases", dict, str(path)),
+                       str(path))
     return metadata

@@ -51,6 +51,13 @@ def all_sum(value: float, world: World, device: torch.device) -> float:
     return float(tensor.item())
 
 
+def broadcast(objects: list, world: World) -> list:
+    """The main process's ``objects`` (picklable, sent between this job's processes only)."""
+    if world.size > 1:
+        dist.broadcast_object_list(objects, src=0)
+    return objects
+
+
 def barrier(world: World) -> None:
     """Wait for every process."""
     if world.size > 1:

@@ -21,6 +21,8 @@ class Choice:
     self_attention: str
     cross_attention: str = "multihead"
     tasks: tuple[str, ...] = ("seq2seq", "lm")
+    #: False when no attention of the model has heads (``--num_heads`` is then 1).
+    heads: bool = True
 
 
 MODELS: dict[str, Choice] = {
@@ -29,14 +31,17 @@ MODELS: dict[str, Choice] = {
     "mqa": Choice("multi-query attention (one key/value head)", "mqa", "mqa"),
     "local": Choice("sliding-window self-attention (window 8); full cross-attention",
                     "local", "multihead"),
-    "selfhead": Choice("single-head attention with Q/K/V projections", "selfhead", "selfhead"),
-    "additive": Choice("additive (Bahdanau) attention everywhere", "additive", "additive"),
+    "selfhead": Choice("single-head attention with Q/K/V projections everywhere", "selfhead",
+                       "selfhead", heads=False),
+    "additive": Choice("additive (Bahdanau) attention everywhere (no heads)", "additive",
+                       "additive", heads=False),
     "simple": Choice("weightless self-attention; cross-attention stays multi-head",
                      "simple", "multihead"),
     "causal": Choice("causal multi-head self-attention: a decoder-only language model",
                      "causal", tasks=("lm",)),
-    "cross": Choice("an encoder-decoder: cross-attention from target to source",
-                    "multihead", "multihead", tasks=("seq2seq",)),
+    "cross": Choice("an encoder-decoder whose target reads the source through one "
+                    "cross-attention head (self-attention stays multi-head)",
+                    "multihead", "selfhead", tasks=("seq2seq",)),
 }
 
 DEFAULT_POSITIONS = {"seq2seq": "sinusoidal", "lm": "learned"}

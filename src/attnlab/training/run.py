@@ -8,9 +8,14 @@ A run directory holds:
 * ``checkpoint.safetensors`` — everything ``--resume`` needs;
 * ``sample.txt`` — a few held-out inputs with the model's outputs;
 * ``curves.png``, ``attention.png`` (and ``alignment.png`` for seq2seq) — pictures.
+
+Every file is written whole or not at all (:func:`attnlab._io.atomic_write`), one
+run per directory (:mod:`~attnlab.training.rundir`), and nothing non-finite is
+ever saved: training stops at the first NaN/inf loss or gradient.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -18,14 +23,21 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._io import atomic_write, parse_json, read_json
+from ..models.generation import sample_next
 from ..tasks.base import Task
-from . import checkpoint
+from . import budget, checkpoint, exports, rundir
 from .config import TrainConfig
-from .distributed import barrier, setup, teardown
+from .distributed import World, barrier, broadcast, setup, teardown
 from .progress import Clock, Reporter
-from .trainer import Interrupted, Trainer, build_model, build_task
+from .trainer import Diverged, Interrupted, Trainer, build_model, build_task
 
-__all__ = ["Interrupted", "evaluate", "generate", "load_run", "resolve_device", "train"]
+__all__ = ["Diverged", "Interrupted", "RunComplete", "evaluate", "generate", "load_run",
+           "resolve_device", "train"]
+
+
+class RunComplete(Exception):
+    """``--resume`` of a run that already did every step (the message says how to extend it)."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -43,30 +55,77 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def train(config: TrainConfig, *, resume: str | None = None,
+def train(config: TrainConfig, *, resume: str | None = None, force: bool = False,
           reporter: Reporter | None = None) -> dict[str, Any]:
     """Train as ``config`` says (continuing ``resume`` if given); returns a summary dict.
 
+    A new run never touches an earlier one: it gets a directory of its own (see
+    :mod:`~attnlab.training.rundir`); ``force`` replaces the run in ``config.out``
+    (and an existing ``save_path``). Everything that can be checked is checked before
+    any work: the paths, the memory the run needs, the checkpoint to resume.
+
     Raises:
         Interrupted: After saving a checkpoint, when Ctrl-C was pressed.
-        ValueError: For a checkpoint from another config, or a damaged one.
+        Diverged: At the first non-finite loss or gradient; nothing non-finite is saved.
+        RunComplete: When ``resume`` names a run that already did every step.
+        ValueError: For a directory or path that cannot be used, a run too large for
+            memory, or a checkpoint that is damaged or from another config.
     """
+    if resume is not None:
+        if not Path(resume).is_dir():
+            raise FileNotFoundError(f"--resume: no run directory {resume}")
+        if config.out is not None and Path(config.out).resolve() != Path(resume).resolve():
+            raise ValueError(f"--out cannot move a resumed run: it stays in {resume} "
+                             f"(got --out {config.out})")
+    else:
+        rundir.check_out(config.out, force=force)
+    exports.check_save_path(config.save_path, force=force)
     device = resolve_device(config.device)
+    task = build_task(config)
+    budget.check_memory(config, task, device)
     world = setup(device)
     if world.size > 1 and device.type == "cuda":
         device = torch.device("cuda", world.rank % torch.cuda.device_count())
     try:
-        trainer = Trainer(config, device, world)
-        run_dir = Path(resume or config.run_dir())
-        if resume is not None:
-            _resume(trainer, run_dir, config)
-        reporter = reporter or Reporter(config.total_steps, enabled=world.is_main)
-        if world.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "config.json").write_text(config.to_json() + "\n")
-        return _loop(trainer, run_dir, reporter)
+        run_dir, lock = _claim(config, resume, force, world)
+        try:
+            asked, config = config, config.replace(out=str(run_dir))
+            trainer = Trainer(config, device, world, task=task)
+            reporter = reporter or Reporter(config.total_steps, enabled=world.is_main)
+            if resume is not None:
+                _resume(trainer, run_dir, config)
+            elif asked.out is None and not force and str(run_dir) != asked.run_dir():
+                reporter.line(f"{asked.run_dir()} holds an earlier run; this run goes to "
+                              f"{run_dir}")
+            if world.is_main:
+                atomic_write(run_dir / "config.json", config.to_json() + "\n")
+            return _loop(trainer, run_dir, reporter)
+        finally:
+            if lock is not None:
+                lock.release()
     finally:
         teardown(world)
+
+
+def _claim(config: TrainConfig, resume: str | None, force: bool,
+           world: World) -> tuple[Path, rundir.RunLock | None]:
+    """The run directory, locked by the main process; every process learns its path."""
+    default = f"runs/{config.task}-{config.model}-{config.seed}"
+    found: list[Any] = [("", "")]
+    lock = None
+    if world.is_main:
+        try:
+            if resume is not None:
+                path, lock = Path(resume), rundir.lock_for_resume(Path(resume))
+            else:
+                path, lock = rundir.claim(config.out, default, force=force)
+            found = [("path", str(path))]
+        except ValueError as exc:
+            found = [("error", str(exc))]
+    (kind, text), = broadcast(found, world)
+    if kind == "error":
+        raise ValueError(text)
+    return Path(text), lock
 
 
 def _loop(trainer: Trainer, run_dir: Path, reporter: Reporter) -> dict[str, Any]:
@@ -81,7 +140,12 @@ def _loop(trainer: Trainer, run_dir: Path, reporter: Reporter) -> dict[str, Any]
     with trainer.catch_interrupt():
         try:
             while trainer.step < cfg.total_steps:
-                loss = trainer.train_step()
+                try:
+                    loss = trainer.train_step()
+                except Diverged as exc:
+                    raise Diverged(f"{exc}; {_last_good(trainer, run_dir)}; try a lower "
+                                   f"--learning_rate (now {cfg.learning_rate:g}) or more "
+                                   "--warmup_steps") from None
                 loss_avg = loss if loss_avg != loss_avg else 0.9 * loss_avg + 0.1 * loss
                 tokens_seen += trainer.last_tokens  # real (non-PAD) target tokens
                 rate = tokens_seen / max(clock.elapsed(), 1e-9)
@@ -90,8 +154,10 @@ def _loop(trainer: Trainer, run_dir: Path, reporter: Reporter) -> dict[str, Any]
                 epoch_end = trainer.step % per_epoch == 0
                 last = trainer.step == cfg.total_steps
                 if (epoch_end and (trainer.step // per_epoch) % cfg.eval_every == 0) or last:
-                    metrics = trainer.evaluate()
-                    _record(trainer, run_dir, metrics, loss_avg, clock.elapsed())
+                    evaluated = trainer.evaluate()  # {} when Ctrl-C cut it short
+                    if evaluated:
+                        metrics = evaluated
+                        _record(trainer, run_dir, metrics, loss_avg, clock.elapsed())
                     _save(trainer, run_dir)  # every process: it holds a barrier
                 elif trainer.stop_requested:
                     _save(trainer, run_dir)
@@ -103,15 +169,24 @@ def _loop(trainer: Trainer, run_dir: Path, reporter: Reporter) -> dict[str, Any]
     from ..visualize.pictures import visualize_run  # matplotlib: imported when needed
 
     pictures = visualize_run(trainer, run_dir) if trainer.world.is_main else []
+    saved: list[Path] = []
     if cfg.save_path and trainer.world.is_main:
-        checkpoint.save_weights(cfg.save_path, trainer.model, _weights_meta(trainer))
+        saved = exports.save(cfg.save_path, trainer.model, _weights_meta(trainer))
     summary = {"run_dir": str(run_dir), "steps": trainer.step - start_step,
                "seconds": round(clock.elapsed(), 1), "metrics": metrics, "sample": sample,
-               "pictures": [str(p) for p in pictures]}
+               "pictures": [str(p) for p in pictures], "saved": [str(p) for p in saved]}
     reporter.summary({"run dir": run_dir, "steps": trainer.step, "seconds": summary["seconds"],
                       **{k: round(v, 4) for k, v in metrics.items()},
-                      **{p.stem: p for p in pictures}})
+                      **{p.stem: p for p in pictures},
+                      **({"saved": ", ".join(map(str, saved))} if saved else {})})
     return summary
+
+
+def _last_good(trainer: Trainer, run_dir: Path) -> str:
+    if trainer.saved_step is None:
+        return f"no checkpoint was saved in {run_dir} yet (no evaluation step was reached)"
+    return (f"the last good checkpoint (step {trainer.saved_step}) is kept in {run_dir}; "
+            "nothing non-finite was saved")
 
 
 def _primary(trainer: Trainer, metrics: dict[str, float]) -> dict[str, float]:
@@ -121,13 +196,33 @@ def _primary(trainer: Trainer, metrics: dict[str, float]) -> dict[str, float]:
 
 def _record(trainer: Trainer, run_dir: Path, metrics: dict[str, float], train_loss: float,
             seconds: float) -> None:
+    """Add this evaluation's line to ``metrics.jsonl`` (the whole file rewritten atomically)."""
     if not trainer.world.is_main:
         return
     line = {"step": trainer.step, "epoch": trainer.step / trainer.config.steps_per_epoch,
             "train_loss": train_loss, "lr": trainer.learning_rate(), "seconds": seconds,
             **metrics}
-    with open(run_dir / "metrics.jsonl", "a") as handle:
-        handle.write(json.dumps(line) + "\n")
+    _write_metrics(run_dir, [*_metric_lines(run_dir, trainer.step - 1), json.dumps(line)])
+
+
+def _metric_lines(run_dir: Path, last_step: int) -> list[str]:
+    """The lines of ``metrics.jsonl`` up to ``last_step`` (a cut or foreign line is dropped)."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    lines = []
+    for text in path.read_text(errors="replace").splitlines():
+        try:
+            step = parse_json(text, "metrics line")["step"]
+        except (ValueError, TypeError, KeyError):
+            continue
+        if isinstance(step, int) and 0 < step <= last_step:
+            lines.append(text)
+    return lines
+
+
+def _write_metrics(run_dir: Path, lines: list[str]) -> None:
+    atomic_write(run_dir / "metrics.jsonl", "".join(f"{line}\n" for line in lines))
 
 
 def _weights_meta(trainer: Trainer) -> dict[str, Any]:
@@ -135,32 +230,71 @@ def _weights_meta(trainer: Trainer) -> dict[str, Any]:
 
 
 def _save(trainer: Trainer, run_dir: Path) -> None:
-    """Write ``checkpoint.safetensors`` and ``model.safetensors`` (main process only)."""
+    """Write ``checkpoint.safetensors`` and ``model.safetensors`` (main process only).
+
+    Raises:
+        Diverged: If a weight is not finite (then nothing is written).
+        ValueError: If the files cannot be written (e.g. a full disk); the previous
+            checkpoint is left intact.
+    """
     barrier(trainer.world)
     if not trainer.world.is_main:
         return
     weights, aliases = checkpoint.model_tensors(trainer.model)
+    for name, tensor in weights.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise Diverged(f"weight {name} is not finite at step {trainer.step}; "
+                           f"{_last_good(trainer, run_dir)}")
     state, meta = trainer.state()
     about = {**_weights_meta(trainer), "aliases": aliases}
-    checkpoint.atomic_save(run_dir / "checkpoint.safetensors",
-                           {f"model.{k}": v for k, v in weights.items()} | state, {**meta, **about})
-    checkpoint.atomic_save(run_dir / "model.safetensors", weights, about)  # = save_weights
+    try:
+        checkpoint.atomic_save(run_dir / "checkpoint.safetensors",
+                               {f"model.{k}": v for k, v in weights.items()} | state,
+                               {**meta, **about})
+        checkpoint.atomic_save(run_dir / "model.safetensors", weights, about)
+    except OSError as exc:
+        kept = "" if trainer.saved_step is None else \
+            f"; the checkpoint of step {trainer.saved_step} is intact"
+        raise ValueError(f"could not save the checkpoint in {run_dir} "
+                         f"({(exc.strerror or str(exc)).lower()}){kept}") from None
+    trainer.saved_step = trainer.step
 
 
 def _resume(trainer: Trainer, run_dir: Path, config: TrainConfig) -> None:
+    """Load the checkpoint of ``run_dir`` into ``trainer``, checking every part of it.
+
+    Raises:
+        RunComplete: If the run already did ``config.total_steps`` steps.
+        ValueError: For a damaged or tampered checkpoint, another config, or fewer
+            steps than the run already did.
+    """
     path = run_dir / "checkpoint.safetensors"
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"--resume: no run directory {run_dir}")
+    source = str(path)
     tensors, meta = checkpoint.load(path)
-    saved = TrainConfig.from_dict(meta["train_config"])
+    saved = TrainConfig.from_dict(checkpoint.meta_field(meta, "train_config", dict, source))
     differ = config.same_model(saved)
     if differ:
         detail = ", ".join(f"{k}={getattr(saved, k)!r} (now {getattr(config, k)!r})"
                            for k in differ)
         raise ValueError(f"--resume: checkpoint {path} was written by another config: {detail}")
+    step = checkpoint.meta_field(meta, "step", int, source)
+    if not 1 <= step <= saved.total_steps:
+        raise ValueError(f"{source} is damaged: step {step} is outside 1..{saved.total_steps}")
+    if step == config.total_steps:
+        raise RunComplete(f"{run_dir} is complete: it did all {step} steps "
+                          f"({config.epochs} epochs). To train it further, give more epochs: "
+                          f"attnlab train --resume {run_dir} --epochs {2 * config.epochs}")
+    if step > config.total_steps:
+        raise ValueError(f"--epochs {config.epochs} gives {config.total_steps} steps, but "
+                         f"{run_dir} is already at step {step}; give more --epochs to "
+                         "continue it")
     weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    checkpoint.load_model_tensors(trainer.model, weights, meta.get("aliases", {}), str(path))
-    trainer.load_state(tensors, meta)
+    aliases = checkpoint.meta_field(meta, "aliases", dict, source)
+    checkpoint.load_model_tensors(trainer.model, weights, aliases, source)
+    trainer.load_state(tensors, meta, source)
+    trainer.saved_step = step
+    if trainer.world.is_main:  # drop what a killed process wrote after this checkpoint
+        _write_metrics(run_dir, _metric_lines(run_dir, step))
 
 
 def _write_sample(trainer: Trainer, run_dir: Path, n: int = 5) -> list[dict[str, str]]:
@@ -171,14 +305,20 @@ def _write_sample(trainer: Trainer, run_dir: Path, n: int = 5) -> list[dict[str,
     if trainer.world.is_main:
         text = "".join(f"input:  {r['input']!r}\ntarget: {r['target']!r}\noutput: "
                        f"{r['output']!r}\n\n" for r in rows)
-        (run_dir / "sample.txt").write_text(text)
+        atomic_write(run_dir / "sample.txt", text)
     return rows
 
 
 @torch.no_grad()
 def answer(model: nn.Module, task: Task, prompt: str, max_new_tokens: int | None = None,
-           temperature: float = 0.0) -> str:
-    """``model``'s answer to ``prompt``: the task's output, or the continuation of text."""
+           temperature: float = 0.0, *, on_crop: Callable[[str], None] | None = None) -> str:
+    """``model``'s answer to ``prompt``: the task's output, or the continuation of text.
+
+    A language model continues past its context as GPT-2-style code does: once the
+    text is longer than ``max_len`` tokens, each new token is predicted from the
+    last ``max_len`` tokens only (its absolute positions end there). ``on_crop``
+    is told so, once per call, when that happens.
+    """
     from ..tasks.base import BOS, EOS, PAD
 
     ids = task.encode_input(prompt)[None].to(next(model.parameters()).device)  # (1, S)
@@ -186,12 +326,18 @@ def answer(model: nn.Module, task: Task, prompt: str, max_new_tokens: int | None
         out = model.generate(ids, max_new_tokens or task.max_tgt_len - 1, bos_id=BOS,
                              eos_id=EOS, src_mask=ids != PAD, temperature=temperature)
         return task.decode_output(out[0, 1:].cpu())
-    new = max_new_tokens or task.seq_length
-    room = model.config.max_len - ids.shape[1]
-    if room < new:
-        ids = ids[:, -(model.config.max_len - new):]
-    out = model.generate(ids, new, temperature=temperature)
-    return task.vocab.decode(out[0, ids.shape[1]:].cpu())
+    new, limit, start = max_new_tokens or task.seq_length, model.config.max_len, ids.shape[1]
+    if start + new > limit and on_crop is not None:
+        on_crop(f"the model sees at most {limit} tokens (its context); the prompt has "
+                f"{start} and {new} more were asked for, so each new token is predicted "
+                f"from the last {limit} tokens only")
+    first = max(0, min(new, limit - start))  # what fits in one cached generate call
+    if first:
+        ids = model.generate(ids, first, temperature=temperature)
+    for _ in range(new - first):  # past the context: crop, then one token at a time
+        logits = model(ids[:, -limit:])[:, -1]  # (1, V)
+        ids = torch.cat([ids, sample_next(logits, temperature, None)[:, None]], dim=1)
+    return task.vocab.decode(ids[0, start:].cpu())
 
 
 def read_config(run_dir: str) -> TrainConfig:
@@ -200,30 +346,42 @@ def read_config(run_dir: str) -> TrainConfig:
     Raises:
         FileNotFoundError: If there is no ``config.json``.
         ValueError: If it is not valid JSON or not a valid config.
+        TypeError: If a field has the wrong type.
     """
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} has no config.json: is it a run directory?")
     try:
-        return TrainConfig.from_dict(json.loads(path.read_text()))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc.msg})") from None
+        return TrainConfig.from_dict(read_json(path))
+    except (ValueError, TypeError) as exc:
+        message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+        raise type(exc)(message) from None
 
 
 def load_run(run_dir: str, device: str = "auto") -> tuple[TrainConfig, Task, nn.Module]:
-    """The config, task and trained model of a run directory.
+    """The config, task and trained model of a run directory or a saved ``.safetensors`` file.
 
     Raises:
         FileNotFoundError: If ``run_dir`` or its files are missing.
-        ValueError: If the weights are damaged or do not fit the config.
+        ValueError: If the weights are damaged or do not fit the config, or for a
+            ``.pth``/``.pt`` file (attnlab never unpickles: see ``exports``).
     """
     path = Path(run_dir)
-    if not path.is_dir():
+    if path.is_file():
+        if path.suffix in exports.PICKLE_SUFFIXES:
+            exports.refuse_pickle(path)
+        _, meta = checkpoint.load(path)
+        config = TrainConfig.from_dict(checkpoint.meta_field(meta, "train_config", dict,
+                                                             str(path)))
+        weights = path
+    elif path.is_dir():
+        config = read_config(run_dir)
+        weights = path / "model.safetensors"
+    else:
         raise FileNotFoundError(f"no run directory {run_dir}")
-    config = read_config(run_dir)
     task = build_task(config)
     model = build_model(config, task)
-    checkpoint.load_weights(path / "model.safetensors", model)
+    checkpoint.load_weights(weights, model)
     return config, task, model.to(resolve_device(device)).eval()
 
 

@@ -8,7 +8,12 @@ training on CUDA). So a run stopped at step k and resumed ends with the same
 weights as a run that never stopped.
 
 Ctrl-C is caught between steps (never inside an optimiser update): the loop
-saves a checkpoint and raises :class:`Interrupted`.
+saves a checkpoint and raises :class:`Interrupted`. An evaluation stops at its
+next batch when Ctrl-C is pressed, and a second Ctrl-C stops at once
+(``KeyboardInterrupt``; the last checkpoint stays as it was).
+
+A step whose loss or gradient is not finite raises :class:`Diverged` before the
+optimiser touches the weights, so the weights and the last checkpoint stay good.
 """
 
 import math
@@ -29,6 +34,10 @@ from .mechanisms import model_config
 
 class Interrupted(Exception):
     """Training stopped on request (Ctrl-C) after saving a checkpoint."""
+
+
+class Diverged(RuntimeError):
+    """The loss or a gradient became NaN or infinite; the weights were not updated."""
 
 
 def build_task(config: TrainConfig) -> Task:
@@ -122,6 +131,7 @@ class Trainer:
         self.step = 0
         self.last_tokens = 0  # non-PAD target tokens of the last training step's global batch
         self.stop_requested = False
+        self.saved_step: int | None = None  # the step of the last checkpoint written or loaded
 
     def learning_rate(self) -> float:
         """The learning rate for the current step."""
@@ -145,21 +155,34 @@ class Trainer:
         # DDP averages gradients over processes, so scale by the world size to get the
         # global-batch mean exactly.
         (total * self.world.size / tokens).backward()
+        params = [p for p in self.model.parameters() if p.grad is not None]
         if cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            norm = nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        else:
+            norm = nn.utils.get_total_norm([p.grad for p in params])
+        loss = all_sum(float(total.detach()), self.world, self.device) / tokens
+        if not math.isfinite(loss) or not math.isfinite(float(norm)):
+            self.optimizer.zero_grad(set_to_none=True)
+            what = f"loss is {loss}" if not math.isfinite(loss) else f"gradient norm is {norm}"
+            raise Diverged(f"training diverged at step {self.step + 1}: the {what}")
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        return all_sum(float(total.detach()), self.world, self.device) / tokens
+        return loss
 
     @torch.no_grad()
     def evaluate(self, batches: int | None = None) -> dict[str, float]:
-        """Held-out metrics on a fixed set of validation batches (same every call)."""
+        """Held-out metrics on a fixed set of validation batches (same every call).
+
+        Returns ``{}`` if Ctrl-C (:attr:`stop_requested`) cut the evaluation short.
+        """
         cfg = self.config
         generator = torch.Generator().manual_seed(10_000 + cfg.seed)
         self.model.eval()
         nll, count, scores = 0.0, 0, []
         for _ in range(batches or cfg.eval_batches):
+            if self.stop_requested:
+                return {}
             batch = self.task.batch("val", cfg.batch_size, generator)
             count += target_count(batch)
             batch = batch.to(self.device)
@@ -196,14 +219,59 @@ class Trainer:
                   for g in opt["param_groups"]]
         return tensors, {"step": self.step, "param_groups": groups}
 
-    def load_state(self, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
-        """Restore what :meth:`state` saved."""
+    def load_state(self, tensors: dict[str, Tensor], meta: dict[str, Any],
+                   source: str = "checkpoint") -> None:
+        """Restore what :meth:`state` saved, after checking every part of it.
+
+        Raises:
+            ValueError: Naming ``source`` and the part that is missing, mis-shaped or
+                not finite (a resume must continue exactly, or not at all).
+        """
+        expected = self.optimizer.state_dict()["param_groups"]
+        groups = meta.get("param_groups")
+        if not isinstance(groups, list) or len(groups) != len(expected) or any(
+                not isinstance(g, dict) or g.get("params") != e["params"]
+                or set(g) != set(e) for g, e in zip(groups, expected, strict=False)):
+            raise ValueError(f"{source} is damaged: its optimiser settings (param_groups) do "
+                             "not match this model")
+        for group in groups:
+            for key in ("lr", "weight_decay", "eps"):
+                value = group[key]
+                if isinstance(value, bool) or not isinstance(value, int | float) or \
+                        not math.isfinite(value):
+                    raise ValueError(f"{source} is damaged: optimiser {key} is {value!r}")
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
         state: dict[int, dict[str, Tensor]] = {}
-        for key, value in tensors.items():
-            if key.startswith("optim."):
-                _, index, name = key.split(".", 2)
-                state.setdefault(int(index), {})[name] = value.to(self.device)
-        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        for index, param in enumerate(params):
+            entry = {}
+            for name, shape in (("step", ()), ("exp_avg", param.shape),
+                                ("exp_avg_sq", param.shape)):
+                key = f"optim.{index}.{name}"
+                value = tensors.get(key)
+                if value is None:
+                    raise ValueError(f"{source} is damaged: it has no optimiser tensor {key} "
+                                     "(a resume would not continue the same run)")
+                dtype = torch.get_default_dtype() if name == "step" else param.dtype
+                if tuple(value.shape) != tuple(shape) or value.dtype != dtype:
+                    raise ValueError(f"{source} is damaged: {key} is {value.dtype} "
+                                     f"{tuple(value.shape)}, expected {dtype} {tuple(shape)}")
+                if not bool(torch.isfinite(value).all()):
+                    raise ValueError(f"{source}: optimiser tensor {key} holds NaN or infinite "
+                                     "values; it cannot be resumed")
+                entry[name] = value.to(self.device)
+            state[index] = entry
+        extra = sorted(k for k in tensors if k.startswith("optim.")
+                       and int(k.split(".")[1]) >= len(params))
+        if extra:
+            raise ValueError(f"{source} is damaged: unexpected optimiser tensor {extra[0]}")
+        rng = {"rng.data": self.data.get_state(), "rng.torch": torch.get_rng_state()}
+        for key, like in rng.items():
+            value = tensors.get(key)
+            if value is None or value.dtype != like.dtype or value.shape != like.shape:
+                got = "missing" if value is None else f"{value.dtype} {tuple(value.shape)}"
+                raise ValueError(f"{source} is damaged: RNG state {key} is {got}, expected "
+                                 f"{like.dtype} {tuple(like.shape)}")
+        self.optimizer.load_state_dict({"state": state, "param_groups": groups})
         self.data.set_state(tensors["rng.data"])
         torch.set_rng_state(tensors["rng.torch"])
         if self.device.type == "cuda" and "rng.cuda" in tensors:
@@ -223,6 +291,7 @@ class Trainer:
         """Turn Ctrl-C into ``stop_requested`` (checked between steps)."""
         def handler(signum, frame):  # noqa: ANN001, ARG001
             self.stop_requested = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # a 2nd Ctrl-C: now
 
         try:
             previous = signal.signal(signal.SIGINT, handler)
