@@ -1,12 +1,11 @@
-"""The original projects' entry point: ``uv run main.py [options]`` is ``attnlab train [options]``.
+"""The original projects' entry point: ``uv run main.py [options]`` runs ``attnlab train``.
 
 Their commands keep working as they were typed::
 
     uv run main.py
     uv run main.py --interactive
     uv run main.py --model selfhead --embed_dim 64 --epochs 100
-    uv run main.py --model multihead --embed_dim 128 --num_heads 8 \\
-        --save_path models/my_trained_model.pth
+    uv run main.py --model multihead --embed_dim 128 --num_heads 8 --save_path models/m.pth
 
 Every option of ``attnlab train`` works here (``uv run main.py --help`` lists them).
 """
