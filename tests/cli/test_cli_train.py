@@ -104,7 +104,7 @@ def test_bad_values_exit_2_naming_the_option(capsys, one_line_error, fake_traine
 @pytest.mark.parametrize(("argv", "message"), [
     (["--embed_dim", "10", "--num_heads", "3"],
      "attnlab: error: --embed_dim (10) must be divisible by --num_heads (3)"),
-    (["--save_path", "model.bin"], "attnlab: error: --save_path must end in .safetensors, .pth, .pt"),
+    (["--save_path", "model.bin"], "--save_path must end in .safetensors, .pth, .pt"),
     (["--model", "causal"], "attnlab: error: --model causal does not fit --task reverse"),
     (["--task", "text", "--model", "cross"], "--model cross does not fit --task text"),
 ])
