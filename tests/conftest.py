@@ -5,6 +5,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 # The suite runs tiny tensors on a 2-core machine. There, OpenMP worker threads only add
@@ -12,3 +13,18 @@ import torch  # noqa: E402
 # tensor takes ~12 ms instead of ~20 µs. One intra-op thread keeps the suite fast and
 # its timings stable.
 torch.set_num_threads(1)
+
+
+def _assert_one_line_error(err: str, *needles: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert "usage:" not in err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.fixture
+def one_line_error():
+    """``one_line_error(err, *needles)``: stderr is one line, no traceback, has every needle."""
+    return _assert_one_line_error

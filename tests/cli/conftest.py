@@ -46,19 +46,3 @@ def fake_trainer(monkeypatch):
     for name in ("train", "evaluate", "load_run", "answer"):
         monkeypatch.setattr(trainer_module, name, getattr(fake, name))
     return fake
-
-
-
-def _assert_one_line_error(err: str, *needles: str) -> None:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    assert "usage:" not in err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-
-
-@pytest.fixture
-def one_line_error():
-    """``one_line_error(err, *needles)``: stderr is one line, no traceback, has every needle."""
-    return _assert_one_line_error
