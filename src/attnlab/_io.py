@@ -48,7 +48,10 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None] | bytes | s
     path.parent.mkdir(parents=True, exist_ok=True)
     if no_clobber and path.exists():
         raise FileExistsError(f"{path} exists")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             if isinstance(write, str):
@@ -64,6 +67,8 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None] | bytes | s
             os.link(tmp, path)  # fails if path appeared meanwhile
         else:
             os.replace(tmp, path)
+    except OSError as exc:  # name the file the user will look for, not the temporary one
+        raise type(exc)(exc.errno, exc.strerror or str(exc), str(path)) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -15,7 +15,8 @@ ever saved: training stops at the first NaN/inf loss or gradient.
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -155,12 +156,14 @@ def _loop(trainer: Trainer, run_dir: Path, reporter: Reporter) -> dict[str, Any]
                 last = trainer.step == cfg.total_steps
                 if (epoch_end and (trainer.step // per_epoch) % cfg.eval_every == 0) or last:
                     evaluated = trainer.evaluate()  # {} when Ctrl-C cut it short
-                    if evaluated:
-                        metrics = evaluated
-                        _record(trainer, run_dir, metrics, loss_avg, clock.elapsed())
-                    _save(trainer, run_dir)  # every process: it holds a barrier
+                    with _saving(trainer, run_dir):
+                        if evaluated:
+                            metrics = evaluated
+                            _record(trainer, run_dir, metrics, loss_avg, clock.elapsed())
+                        _save(trainer, run_dir)  # every process: it holds a barrier
                 elif trainer.stop_requested:
-                    _save(trainer, run_dir)
+                    with _saving(trainer, run_dir):
+                        _save(trainer, run_dir)
                 if trainer.stop_requested:  # saved just above, either way
                     raise Interrupted(str(run_dir))
         finally:
@@ -234,7 +237,7 @@ def _save(trainer: Trainer, run_dir: Path) -> None:
 
     Raises:
         Diverged: If a weight is not finite (then nothing is written).
-        ValueError: If the files cannot be written (e.g. a full disk); the previous
+        OSError: If the files cannot be written (e.g. a full disk); the previous
             checkpoint is left intact.
     """
     barrier(trainer.world)
@@ -247,17 +250,24 @@ def _save(trainer: Trainer, run_dir: Path) -> None:
                            f"{_last_good(trainer, run_dir)}")
     state, meta = trainer.state()
     about = {**_weights_meta(trainer), "aliases": aliases}
+    checkpoint.atomic_save(run_dir / "checkpoint.safetensors",
+                           {f"model.{k}": v for k, v in weights.items()} | state,
+                           {**meta, **about})
+    checkpoint.atomic_save(run_dir / "model.safetensors", weights, about)
+    trainer.saved_step = trainer.step
+
+
+@contextmanager
+def _saving(trainer: Trainer, run_dir: Path) -> Iterator[None]:
+    """Turn a failed write (a full disk...) into one line that says what is still intact."""
     try:
-        checkpoint.atomic_save(run_dir / "checkpoint.safetensors",
-                               {f"model.{k}": v for k, v in weights.items()} | state,
-                               {**meta, **about})
-        checkpoint.atomic_save(run_dir / "model.safetensors", weights, about)
+        yield
     except OSError as exc:
         kept = "" if trainer.saved_step is None else \
             f"; the checkpoint of step {trainer.saved_step} is intact"
-        raise ValueError(f"could not save the checkpoint in {run_dir} "
-                         f"({(exc.strerror or str(exc)).lower()}){kept}") from None
-    trainer.saved_step = trainer.step
+        name = Path(exc.filename).name if exc.filename else "a file"
+        raise ValueError(f"could not save to {run_dir}: {(exc.strerror or str(exc)).lower()} "
+                         f"(writing {name}){kept}") from None
 
 
 def _resume(trainer: Trainer, run_dir: Path, config: TrainConfig) -> None:
