@@ -16,6 +16,7 @@ bug shows its traceback.
 """
 
 import importlib
+import os
 import sys
 
 from .options import CliParser, option_message
@@ -69,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return args.run(args)
         except USER_ERRORS as exc:
-            message = _describe(exc)
-            names = parsers[args.command].option_names
-            print(f"attnlab: error: {option_message(message, names)}", file=sys.stderr)
+            if os.environ.get("RANK", "0") == "0":  # under torchrun: the main process says it
+                message = option_message(_describe(exc), parsers[args.command].option_names)
+                print(f"attnlab: error: {message}", file=sys.stderr)
             return 2
     except KeyboardInterrupt:  # at any moment, start-up (torch loading) included
         print("\nattnlab: interrupted", file=sys.stderr)
