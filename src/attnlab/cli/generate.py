@@ -66,12 +66,40 @@ def run(args: argparse.Namespace) -> int:
     if args.prompt is not None:
         print(answer(args.prompt))
     if args.interactive:
-        _loop(answer, {":attn": partial(show.print_attention, model, task)})
+        _loop(answer, {":attn": partial(_print_attention, model, task)})
     return 0
 
 
+def _print_attention(model: Any, task: Any, prompt: str, words: list[str]) -> None:
+    """``:attn [LAYER [HEAD]]``: what the model attended to for the last input.
+
+    With no arguments, the view ``attnlab show --term`` picks (the last cross-attention, or
+    the first self-attention; head 0); ``LAYER`` is a module name or its row number in
+    ``attnlab show``'s grid, ``HEAD`` a head number.
+    """
+    if len(words) > 2 or (len(words) == 2 and not words[1].isdigit()):
+        print("usage: :attn [LAYER [HEAD]]  (LAYER: a module name or row number; HEAD: a number)")
+        return
+    if not words:
+        show.print_attention(model, task, prompt)
+        return
+    if not prompt:
+        print("nothing answered yet: type an input first, then :attn")
+        return
+    from ..visualize.inspect import inspect_run
+    from ..visualize.terminal import render_terminal
+
+    layer: str | int = int(words[0]) if words[0].isdigit() else words[0]
+    head = int(words[1]) if len(words) == 2 else 0
+    try:
+        inspection = inspect_run(model, task, prompt)
+        render_terminal(inspection.maps, inspection.tokens, layer=layer, head=head)
+    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        print(f"error: {str(exc).strip(chr(39))}")
+
+
 def _loop(answer: Callable[[str], str],
-          commands: dict[str, Callable[[str], None]] | None = None) -> None:
+          commands: dict[str, Callable[[str, list[str]], None]] | None = None) -> None:
     """Read a line, print the answer, until end of input or ``:q``.
 
     A prompt the model cannot take (a character outside its vocabulary) prints the
@@ -80,7 +108,7 @@ def _loop(answer: Callable[[str], str],
     Args:
         answer: The model's answer to one input.
         commands: Extra ``:name`` commands; each gets the last input answered
-            (``""`` before the first).
+            (``""`` before the first) and the words typed after the name.
     """
     commands = commands or {}
     names = ", ".join([*commands, QUIT])
@@ -95,8 +123,9 @@ def _loop(answer: Callable[[str], str],
             return
         if line.strip() == QUIT:
             return
-        if line.strip() in commands:
-            commands[line.strip()](last)
+        name, *words = line.split() or [""]
+        if name in commands:
+            commands[name](last, words)
             continue
         if not line:
             continue
