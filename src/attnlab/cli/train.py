@@ -10,6 +10,7 @@ has some). Options left off the command line keep the field's default, or, with
 import argparse
 import importlib
 import inspect
+import os
 import re
 import shlex
 import sys
@@ -226,8 +227,9 @@ def run(args: argparse.Namespace) -> int:
     except trainer.RunComplete as done:
         print(f"attnlab train: {done}")
         return 0
-    except trainer.Diverged as diverged:
-        print(f"attnlab train: error: {diverged}", file=sys.stderr)
+    except (trainer.Diverged, trainer.JobFailed) as failed:
+        if os.environ.get("RANK", "0") == "0":
+            print(f"attnlab train: error: {failed}", file=sys.stderr)
         return 1
     return 0
 

@@ -14,6 +14,10 @@ import torch
 import torch.distributed as dist
 
 
+class JobFailed(RuntimeError):
+    """Another process of this torchrun job stopped; this one cannot go on alone."""
+
+
 @dataclass(frozen=True)
 class World:
     """This process's place among the training processes."""

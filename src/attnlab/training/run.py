@@ -29,12 +29,12 @@ from ..models.generation import sample_next
 from ..tasks.base import Task
 from . import budget, checkpoint, exports, rundir
 from .config import TrainConfig
-from .distributed import World, barrier, broadcast, setup, teardown
+from .distributed import JobFailed, World, barrier, broadcast, setup, teardown
 from .progress import Clock, Reporter
 from .trainer import Diverged, Interrupted, Trainer, build_model, build_task
 
-__all__ = ["Diverged", "Interrupted", "RunComplete", "evaluate", "generate", "load_run",
-           "resolve_device", "train"]
+__all__ = ["Diverged", "Interrupted", "JobFailed", "RunComplete", "evaluate", "generate",
+           "load_run", "resolve_device", "train"]
 
 
 class RunComplete(Exception):
@@ -100,7 +100,15 @@ def train(config: TrainConfig, *, resume: str | None = None, force: bool = False
                               f"{run_dir}")
             if world.is_main:
                 atomic_write(run_dir / "config.json", config.to_json() + "\n")
-            return _loop(trainer, run_dir, reporter)
+            try:
+                return _loop(trainer, run_dir, reporter)
+            except torch.distributed.DistError as exc:  # a torchrun worker died
+                kept = "no checkpoint was saved yet" if trainer.saved_step is None else \
+                    f"the checkpoint of step {trainer.saved_step} in {run_dir} is intact"
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else "lost"
+                raise JobFailed(f"another process of this torchrun job stopped ({first}); "
+                                f"{kept}; resume with: attnlab train --resume {run_dir}") \
+                    from None
         finally:
             if lock is not None:
                 lock.release()
