@@ -77,6 +77,6 @@ def decode_loop(step: Step, ids: Tensor, max_new_tokens: int, *, cache: object |
             done |= token == eos_id
         ids = torch.cat([ids, token[:, None]], dim=1)  # (B, T + 1)
         fed = token[:, None] if cache is not None else ids
-        if eos_id is not None and bool(done.all()):
+        if eos_id is not None and ids.shape[0] > 0 and bool(done.all()):  # B = 0: run on
             break
     return ids
