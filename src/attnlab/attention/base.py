@@ -83,11 +83,11 @@ def check_input(name: str, x: object, width: int | None, what: str = "", *,
         raise ValueError(f"{name} must have shape {expected}, got {tuple(x.shape)}")
     if x.shape[-1] == 0:
         raise ValueError(f"{name} needs a width E >= 1, got shape {tuple(x.shape)}")
-    check_device(name, x)
     param = None if like is None else next(like.parameters(), None)
-    if param is not None:
-        check_device(name, x, param.device, "the module's parameters")
-    if param is not None and not torch.is_autocast_enabled(x.device.type):
+    device = x.device
+    if device.type == "meta" or (param is not None and param.device != device):
+        check_device(name, x, None if param is None else param.device, "the module's parameters")
+    if param is not None and not torch.is_autocast_enabled(device.type):
         if param.dtype != x.dtype:
             raise TypeError(f"{name} has dtype {x.dtype} but the module's parameters are "
                             f"{param.dtype}; cast one to the other (e.g. module.to({x.dtype}))")

@@ -296,18 +296,20 @@ def _check(
     if query.shape[-1] == 0:
         raise ValueError(f"query and key need a width E >= 1 (the default scale is "
                          f"1/sqrt(E)), got query {tuple(query.shape)}")
-    check_device("query", query)
-    check_device("key", key, query.device, "query")
     tensors = [query, key]
     if value is not None:
         check_tensor("value", value, min_ndim=2)
-        check_device("value", value, query.device, "query")
-        if value.shape[-2] != key.shape[-2]:
-            raise ValueError(
-                f"key and value must have the same length S, got key {tuple(key.shape)} "
-                f"and value {tuple(value.shape)}"
-            )
         tensors.append(value)
+    device = query.device
+    if device.type == "meta" or key.device != device or (value is not None
+                                                         and value.device != device):
+        for name, t in zip(("query", "key", "value"), tensors, strict=False):  # which one
+            check_device(name, t, None if name == "query" else device, "query")
+    if value is not None and value.shape[-2] != key.shape[-2]:
+        raise ValueError(
+            f"key and value must have the same length S, got key {tuple(key.shape)} "
+            f"and value {tuple(value.shape)}"
+        )
     if len({t.dtype for t in tensors}) > 1:
         got = ", ".join(f"{n} {t.dtype}" for n, t in zip(("query", "key", "value"), tensors,
                                                           strict=False))
