@@ -55,7 +55,9 @@ class MultiHeadAttention(AttentionModule):
 
     Shape:
         query ``(B, L, E)``, key ``(B, S, kdim)``, value ``(B, S, vdim)``, mask
-        broadcastable to ``(B, H, L, S)`` -> ``(B, L, E)``.
+        broadcastable to ``(B, H, L, S)`` -> ``(B, L, E)``. B, L and S may be 0:
+        with no keys every query sees nothing, its attention is zero and the output
+        is ``out_proj``'s bias.
 
     Example:
         >>> import torch, attnlab as al

@@ -3,7 +3,8 @@
 * A **boolean** mask says which keys a query may see: ``True`` = may attend.
   (Same polarity as ``torch.nn.functional.scaled_dot_product_attention``; the
   opposite of ``nn.MultiheadAttention``'s ``key_padding_mask``.)
-* A **floating** mask is an additive bias on the scores (ALiBi, ``-inf``, ...).
+* A **floating** mask is an additive bias on the scores (ALiBi, ``-inf``, ...):
+  finite values or ``-inf``; NaN and ``+inf`` are refused (they only make NaN).
 * Masks broadcast to ``(..., L, S)``: ``(B, 1, 1, S)`` is a padding mask,
   ``(L, S)`` a mask shared by every batch element and head.
 * ``causal`` is bottom-right aligned: query ``i`` sits at absolute position
