@@ -17,8 +17,8 @@ from torch import Tensor, nn
 
 from .._validate import check_device, check_float, check_int, check_tensor
 from ..functional import attend
+from ..functional.checks import check_scale_overflow
 from ..functional.masks import check_mask
-from ..functional.sdpa import check_scale_overflow
 from .cache import KVCache
 
 Recorder = Callable[[Tensor], None]
