@@ -11,6 +11,17 @@ from dataclasses import fields
 from torch import Tensor
 
 
+def check_bool(name: str, value: object) -> bool:
+    """Check that ``value`` is a bool, not something with a truth value.
+
+    ``"False"``, ``"no"``, ``0`` and ``None`` are refused rather than guessed:
+    ``bool("False")`` is True.
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return value
+
+
 def check_int(name: str, value: object, *, minimum: int | None = None) -> int:
     """Check that ``value`` is an int (not a bool) and at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -72,6 +83,20 @@ def check_tensor(name: str, x: object, *, min_ndim: int = 0, floating: bool = Tr
     if floating and not x.is_floating_point():
         raise TypeError(f"{name} must be a floating tensor, got dtype {x.dtype}")
     return x
+
+
+def check_device(name: str, x: Tensor, device: object = None, other: str = "") -> None:
+    """Check that ``x`` holds data (not the ``meta`` device) and is on ``device`` if given.
+
+    ``other`` names what is on ``device`` (e.g. ``"query"``), for the message. Comparing devices
+    is a Python attribute check: no data is touched, nothing is synchronised.
+    """
+    if x.device.type == "meta":
+        raise ValueError(f"{name} is on the meta device (a shape without data); attention "
+                         "needs tensors that hold values")
+    if device is not None and x.device != device:
+        raise ValueError(f"{name} is on {x.device}, but {other or 'the other inputs'} on "
+                         f"{device}; move them to one device")
 
 
 def check_last_dim(name: str, x: Tensor, expected: int, what: str = "") -> None:

@@ -12,7 +12,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from . import attention, blocks, positional  # noqa: F401  (fill the registries)
-from ._validate import check_choice, check_divisible, check_fields, check_float, check_int
+from ._validate import (
+    check_bool,
+    check_choice,
+    check_divisible,
+    check_fields,
+    check_float,
+    check_int,
+)
 from .registry import ATTENTION, FFNS, NORMS, POSITIONS
 
 ARCHS = ("encoder", "decoder", "encoder-decoder")
@@ -86,6 +93,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check_choice("arch", self.arch, ARCHS)
+        for name in ("prenorm", "bias", "tie_embeddings", "embed_norm", "final_norm",
+                     "embed_scale"):
+            check_bool(name, getattr(self, name))
         for name in ("vocab_size", "embed_dim", "num_layers", "num_heads", "max_len"):
             check_int(name, getattr(self, name), minimum=1)
         for name in ("num_kv_heads", "head_dim", "ffn_dim", "window"):

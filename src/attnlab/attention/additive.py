@@ -19,11 +19,12 @@ Shape letters: B batch, L queries, S keys, E query width, A hidden width.
 import torch
 from torch import Tensor, nn
 
-from .._validate import check_int
+from .._validate import check_bool, check_int
 from ..functional.masks import check_window, restrict, visibility
 from ..functional.reference import masked_softmax
 from .base import (
     AttentionModule,
+    check_cache,
     check_dropout,
     check_embed_dim,
     check_input,
@@ -63,7 +64,7 @@ class AdditiveAttention(AttentionModule):
         self.kdim = check_int("kdim", embed_dim if kdim is None else kdim, minimum=1)
         hidden = check_int("hidden_dim", embed_dim if hidden_dim is None else hidden_dim,
                            minimum=1)
-        self.causal, self.window = bool(causal), check_window(window)
+        self.causal, self.window = check_bool("causal", causal), check_window(window)
         self.dropout = check_dropout(dropout)
         self.q_proj = nn.Linear(self.embed_dim, hidden, bias=False)
         self.k_proj = nn.Linear(self.kdim, hidden, bias=True)
@@ -81,6 +82,7 @@ class AdditiveAttention(AttentionModule):
         the projected keys/values; cross-attention reuses them after the first call.
         """
         query = check_input("query", query, self.embed_dim, "embed_dim", like=self)
+        check_cache(cache)
         is_self = key is None
         key, value = check_key_value(self, query, key, value, self.kdim, self.kdim)
         if cache is not None and not is_self and len(cache) > 0:
@@ -91,7 +93,7 @@ class AdditiveAttention(AttentionModule):
             if cache is not None:
                 k, v = cache.update(k, v)
         B, L, S = query.shape[0], query.shape[1], k.shape[2]
-        mask = module_mask(mask, B, 1, L, S)
+        mask = module_mask(mask, B, 1, L, S, query)
         q = self.q_proj(query)[:, :, None, :]  # (B, L, 1, A)
         scores = self.score_proj(torch.tanh(q + k[:, 0, None])).squeeze(-1)  # (B, L, S)
         visible = visibility(L, S, causal=self.causal, window=self.window, device=query.device)

@@ -15,9 +15,11 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from .._validate import check_float, check_int, check_tensor
+from .._validate import check_device, check_float, check_int, check_tensor
 from ..functional import attend
+from ..functional.checks import check_scale_overflow
 from ..functional.masks import check_mask
+from .cache import KVCache
 
 Recorder = Callable[[Tensor], None]
 
@@ -39,7 +41,10 @@ class AttentionModule(nn.Module):
         Shape:
             q ``(B, H, L, D)``, k ``(B, G, S, D)``, v ``(B, G, S, Dv)`` -> ``(B, H, L, Dv)``.
         """
-        scale = q.shape[-1] ** -0.5 if scale is None else scale
+        if scale is None:
+            scale = q.shape[-1] ** -0.5
+        elif scale > 1.0:  # a module's own scale (SimpleSelfAttention): could it overflow?
+            check_scale_overflow(q, k, scale)
         dropout_p = dropout_p if self.training else 0.0
         if self._recorder is None:
             out = attend(q, k, v, mask, causal=causal, window=window, scale=scale,
@@ -54,8 +59,8 @@ class AttentionModule(nn.Module):
 
 def split_heads(x: Tensor, num_heads: int) -> Tensor:
     """``(B, L, H·D)`` -> ``(B, H, L, D)``."""
-    B, L, _ = x.shape
-    return x.view(B, L, num_heads, -1).transpose(1, 2)  # (B, H, L, D)
+    B, L, width = x.shape
+    return x.view(B, L, num_heads, width // num_heads).transpose(1, 2)  # (B, H, L, D)
 
 
 def merge_heads(x: Tensor) -> Tensor:
@@ -69,15 +74,21 @@ def check_input(name: str, x: object, width: int | None, what: str = "", *,
     """Check a module input is a floating ``(B, length, width)`` tensor (any width if None).
 
     With ``like``, the dtype must also match that module's parameters (unless autocast
-    is on, which casts for the module).
+    is on, which casts for the module), and so must the device. B, L and S may be 0
+    (an empty output, or rows that see nothing); the width may not.
     """
     x = check_tensor(name, x)
     if x.dim() != 3 or (width is not None and x.shape[-1] != width):
         expected = f"(B, {length}, {width}) ({what})" if width is not None else f"(B, {length}, E)"
         raise ValueError(f"{name} must have shape {expected}, got {tuple(x.shape)}")
-    if like is not None and not torch.is_autocast_enabled(x.device.type):
-        param = next(like.parameters(), None)
-        if param is not None and param.dtype != x.dtype:
+    if x.shape[-1] == 0:
+        raise ValueError(f"{name} needs a width E >= 1, got shape {tuple(x.shape)}")
+    param = None if like is None else next(like.parameters(), None)
+    device = x.device
+    if device.type == "meta" or (param is not None and param.device != device):
+        check_device(name, x, None if param is None else param.device, "the module's parameters")
+    if param is not None and not torch.is_autocast_enabled(device.type):
+        if param.dtype != x.dtype:
             raise TypeError(f"{name} has dtype {x.dtype} but the module's parameters are "
                             f"{param.dtype}; cast one to the other (e.g. module.to({x.dtype}))")
     return x
@@ -118,8 +129,20 @@ def check_embed_dim(embed_dim: object) -> int:
     return check_int("embed_dim", embed_dim, minimum=1)
 
 
-def module_mask(mask: Tensor | None, B: int, H: int, L: int, S: int) -> Tensor | None:
-    """Check a module-level mask: bool or float, broadcastable to ``(B, H, L, S)``."""
+def module_mask(mask: Tensor | None, B: int, H: int, L: int, S: int,
+                like: Tensor | None = None) -> Tensor | None:
+    """Check a module-level mask: bool or float, broadcastable to ``(B, H, L, S)``.
+
+    ``like`` (the queries) adds the device check and refuses NaN/``+inf`` biases.
+    """
     if mask is None:
         return None
-    return check_mask(mask, (B, H, L, S))
+    return check_mask(mask, (B, H, L, S), like=like)
+
+
+def check_cache(cache: object) -> KVCache | None:
+    """Check a module's ``cache`` argument: None or a :class:`KVCache`."""
+    if cache is not None and not isinstance(cache, KVCache):
+        raise TypeError(f"cache must be a KVCache (or None), got {type(cache).__name__}; "
+                        "a model takes a list with one KVCache per layer (model.new_cache())")
+    return cache

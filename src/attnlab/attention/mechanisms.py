@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
+from .._validate import check_bool
 from ..registry import ATTENTION
 from .additive import AdditiveAttention
 from .cache import KVCache
@@ -41,6 +42,8 @@ def build(name: str, embed_dim: int, num_heads: int, *, causal: bool = False,
     ``num_kv_heads`` and ``head_dim`` apply to the multi-head family only.
     """
     builder = ATTENTION.get(name)
+    check_bool("causal", causal)
+    check_bool("bias", bias)  # also where a mechanism has no bias to set: a typo is still one
     extra = {}
     if num_kv_heads is not None:
         extra["num_kv_heads"] = num_kv_heads

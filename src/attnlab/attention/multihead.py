@@ -20,10 +20,11 @@ E model width, D head width.
 
 from torch import Tensor, nn
 
-from .._validate import check_divisible, check_int
+from .._validate import check_bool, check_divisible, check_int
 from ..functional.masks import check_window
 from .base import (
     AttentionModule,
+    check_cache,
     check_dropout,
     check_embed_dim,
     check_input,
@@ -54,7 +55,9 @@ class MultiHeadAttention(AttentionModule):
 
     Shape:
         query ``(B, L, E)``, key ``(B, S, kdim)``, value ``(B, S, vdim)``, mask
-        broadcastable to ``(B, H, L, S)`` -> ``(B, L, E)``.
+        broadcastable to ``(B, H, L, S)`` -> ``(B, L, E)``. B, L and S may be 0:
+        with no keys every query sees nothing, its attention is zero and the output
+        is ``out_proj``'s bias.
 
     Example:
         >>> import torch, attnlab as al
@@ -83,8 +86,9 @@ class MultiHeadAttention(AttentionModule):
         self.kdim = check_int("kdim", embed_dim if kdim is None else kdim, minimum=1)
         self.vdim = check_int("vdim", embed_dim if vdim is None else vdim, minimum=1)
         self.dropout = check_dropout(dropout)
-        self.causal = bool(causal)
+        self.causal = check_bool("causal", causal)
         self.window = check_window(window)
+        check_bool("bias", bias)
         self.rotary = rotary
         H, G, D = self.num_heads, self.num_kv_heads, self.head_dim
         self.q_proj = nn.Linear(self.embed_dim, H * D, bias=bias)
@@ -113,6 +117,7 @@ class MultiHeadAttention(AttentionModule):
             ``(B, L, E)``.
         """
         query = check_input("query", query, self.embed_dim, "embed_dim", like=self)
+        check_cache(cache)
         is_self = key is None
         key, value = check_key_value(self, query, key, value, self.kdim, self.vdim)
         offset = cache.length if (cache is not None and is_self) else 0
@@ -128,7 +133,7 @@ class MultiHeadAttention(AttentionModule):
                 k, v = cache.update(k, v)  # (B, G, cached + S, D)
         if self.rotary is not None:
             q = self.rotary(q, offset=offset)
-        mask = module_mask(mask, query.shape[0], self.num_heads, q.shape[-2], k.shape[-2])
+        mask = module_mask(mask, query.shape[0], self.num_heads, q.shape[-2], k.shape[-2], q)
         out = self.attend(q, k, v, mask, causal=self.causal, window=self.window,
                           dropout_p=self.dropout)  # (B, H, L, D)
         return self.out_proj(merge_heads(out))  # (B, L, E)

@@ -14,8 +14,15 @@ Shape letters: B batch, L tokens, E width.
 
 from torch import Tensor, nn
 
-from .._validate import check_float
-from .base import AttentionModule, check_dropout, check_embed_dim, check_input, module_mask
+from .._validate import check_bool, check_float
+from .base import (
+    AttentionModule,
+    check_cache,
+    check_dropout,
+    check_embed_dim,
+    check_input,
+    module_mask,
+)
 from .cache import KVCache
 
 
@@ -40,8 +47,10 @@ class SimpleSelfAttention(AttentionModule):
         super().__init__()
         if scale is not None:
             scale = check_float("scale", scale, minimum=0.0, min_inclusive=False)
+            if scale == float("inf"):
+                raise ValueError(f"scale must be finite, got {scale}")
         self.scale = scale
-        self.causal = bool(causal)
+        self.causal = check_bool("causal", causal)
 
     def forward(self, x: Tensor, mask: Tensor | None = None, *,
                 cache: KVCache | None = None) -> Tensor:
@@ -52,8 +61,8 @@ class SimpleSelfAttention(AttentionModule):
         """
         x = check_input("x", x, None)
         heads = x.unsqueeze(1)  # (B, 1, L, E): one head
-        keys = heads if cache is None else cache.update(heads, heads)[0]  # (B, 1, S, E)
-        mask = module_mask(mask, x.shape[0], 1, x.shape[1], keys.shape[2])
+        keys = heads if check_cache(cache) is None else cache.update(heads, heads)[0]  # (B,1,S,E)
+        mask = module_mask(mask, x.shape[0], 1, x.shape[1], keys.shape[2], x)
         out = self.attend(heads, keys, keys, mask, scale=self.scale, causal=self.causal)
         return out.squeeze(1)  # (B, L, E)
 
@@ -81,7 +90,8 @@ class SelfAttention(AttentionModule):
     ) -> None:
         super().__init__()
         self.embed_dim = check_embed_dim(embed_dim)
-        self.causal = bool(causal)
+        self.causal = check_bool("causal", causal)
+        check_bool("bias", bias)
         self.dropout = check_dropout(dropout)
         self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
         self.k_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
@@ -94,6 +104,6 @@ class SelfAttention(AttentionModule):
         q = self.q_proj(x).unsqueeze(1)  # (B, 1, L, E): one head
         k = self.k_proj(x).unsqueeze(1)  # (B, 1, L, E)
         v = self.v_proj(x).unsqueeze(1)  # (B, 1, L, E)
-        mask = module_mask(mask, x.shape[0], 1, x.shape[1], x.shape[1])
+        mask = module_mask(mask, x.shape[0], 1, x.shape[1], x.shape[1], x)
         out = self.attend(q, k, v, mask, causal=self.causal, dropout_p=self.dropout)
         return self.out_proj(out.squeeze(1))  # (B, L, E)

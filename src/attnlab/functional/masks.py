@@ -3,7 +3,8 @@
 * A **boolean** mask says which keys a query may see: ``True`` = may attend.
   (Same polarity as ``torch.nn.functional.scaled_dot_product_attention``; the
   opposite of ``nn.MultiheadAttention``'s ``key_padding_mask``.)
-* A **floating** mask is an additive bias on the scores (ALiBi, ``-inf``, ...).
+* A **floating** mask is an additive bias on the scores (ALiBi, ``-inf``, ...):
+  finite values or ``-inf``; NaN and ``+inf`` are refused (they only make NaN).
 * Masks broadcast to ``(..., L, S)``: ``(B, 1, 1, S)`` is a padding mask,
   ``(L, S)`` a mask shared by every batch element and head.
 * ``causal`` is bottom-right aligned: query ``i`` sits at absolute position
@@ -16,7 +17,7 @@ Shape letters: B batch, H heads, L queries, S keys.
 import torch
 from torch import Tensor
 
-from .._validate import check_broadcastable, check_int, check_tensor
+from .._validate import check_broadcastable, check_device, check_int, check_tensor
 
 
 def causal_mask(
@@ -99,8 +100,14 @@ def check_window(window: object) -> int | None:
     return check_int("window", window, minimum=1)
 
 
-def check_mask(mask: object, target: tuple[int, ...]) -> Tensor:
-    """Check a user mask: a bool or float tensor broadcastable to ``target`` ``(..., L, S)``."""
+def check_mask(mask: object, target: tuple[int, ...], like: Tensor | None = None) -> Tensor:
+    """Check a user mask: a bool or float tensor broadcastable to ``target`` ``(..., L, S)``.
+
+    With ``like`` (the queries), the mask must be on its device, and a float mask's
+    values must be ``-inf`` or finite in its dtype: a NaN or ``+inf`` bias can only
+    turn rows into NaN. That check reads the mask once (one reduction); bool masks
+    and ``None`` cost nothing.
+    """
     check_tensor("mask", mask, floating=False)
     assert isinstance(mask, Tensor)
     if mask.dtype != torch.bool and not mask.is_floating_point():
@@ -109,7 +116,23 @@ def check_mask(mask: object, target: tuple[int, ...]) -> Tensor:
             f"{mask.dtype}; convert 0/1 masks with mask.bool()"
         )
     check_broadcastable("mask", mask.shape, target)
+    if like is not None:
+        check_device("mask", mask, like.device, "the queries")
+        if mask.is_floating_point() and mask.numel() > 0:
+            check_bias_values(mask, like.dtype if like.is_floating_point() else mask.dtype)
     return mask
+
+
+def check_bias_values(bias: Tensor, dtype: torch.dtype) -> None:
+    """Refuse a float mask holding NaN, ``+inf``, or values ``dtype`` cannot hold."""
+    top = float(bias.detach().amax())  # NaN propagates through amax; one pass, one sync
+    limit = torch.finfo(dtype).max
+    if not top <= limit:
+        what = "NaN" if top != top else f"{top:g}"
+        raise ValueError(
+            f"mask (an additive float bias) holds {what}; a bias must be finite in {dtype} "
+            f"(at most {limit:g}) or -inf to hide a key"
+        )
 
 
 def visibility(

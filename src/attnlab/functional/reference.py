@@ -20,7 +20,8 @@ def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
 
     ``mask`` is bool (``True`` = keep) or an additive float bias. A row with no
     visible entry gets all-zero weights, and its gradient is zero, not NaN.
-    Half-precision scores are normalised in float32 and cast back.
+    Half-precision scores are normalised in float32 and cast back. With no keys
+    (``S = 0``) the rows are empty and are returned as they are.
 
     Shape:
         scores ``(..., L, S)``; mask broadcastable to it; returns ``(..., L, S)``.
@@ -33,6 +34,8 @@ def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
             scores = scores.masked_fill(~mask, float("-inf"))
         else:
             scores = scores + mask.to(scores.dtype)
+    if scores.shape[-1] == 0:  # no keys: nothing to normalise (amax needs one entry)
+        return scores.to(out_dtype)
     row_max = scores.amax(dim=-1, keepdim=True).detach()  # (..., L, 1)
     row_max = torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max))
     exp = torch.exp(scores - row_max)  # masked entries: exp(-inf) = 0

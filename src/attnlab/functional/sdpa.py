@@ -14,7 +14,9 @@ path                  when
 ``offset-causal``     ``causal`` with ``1 < L < S``, or ``causal`` with a per-key mask
                       (padding): query blocks with small masks (see windowed.py).
 ``windowed``          ``window`` set: only the band is computed (see windowed.py).
-``math``              weights are wanted, or a mask with a query axis meets a window.
+``math``              weights are wanted, a mask with a query axis meets a window, or
+                      a dimension is empty (``B``, ``L`` or ``S`` = 0: nothing to
+                      compute; with ``S = 0`` every row sees nothing and is zero).
 ====================  ==============================================================
 
 ``plan(...)`` returns the path and the reason in words; the dispatcher logs it
@@ -25,15 +27,15 @@ heads, G key/value heads (grouped-query attention: G divides H).
 """
 
 import logging
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._validate import broadcast_shape, check_float, check_tensor
-from .masks import blocked_rows, check_mask, check_window, merge_masks, visibility
+from .._validate import broadcast_shape
+from .checks import check_attention_args
+from .masks import blocked_rows, merge_masks, visibility
 from .reference import math_attention, math_weights
 from .windowed import offset_causal_attention, windowed_attention
 
@@ -61,19 +63,26 @@ def scaled_dot_product_attention(
         value: ``(..., S, Ev)`` values. Leading dims of the three broadcast.
         mask: Bool (``True`` = may attend) or float (additive bias), broadcastable
             to ``(..., L, S)``.
+            A float mask holds finite values or ``-inf`` (NaN and ``+inf`` are refused).
         causal: Bottom-right aligned causality: query ``i`` sees key ``j`` iff
-            ``j <= i + S - L``.
+            ``j <= i + S - L``. A bool (``"False"`` is refused, not read as True).
         window: Keep key ``j`` iff ``|i + S - L - j| < window``.
-        scale: Score scale; default ``1 / sqrt(E)``.
+        scale: Score scale, a positive finite number; default ``1 / sqrt(E)``. A
+            scale above 1 is checked against the inputs: if ``scale · max|q| ·
+            max|k|`` (Cauchy–Schwarz bound of a score) would overflow the dtype,
+            it is refused instead of returning NaN (that check reads query and key
+            once; the usual scales ≤ 1 skip it).
         dropout_p: Dropout probability on the weights (applied whenever > 0).
 
     Shape:
-        Returns ``(..., L, Ev)``. A query that sees no key gets zeros.
+        Returns ``(..., L, Ev)``. A query that sees no key gets zeros; so does
+        every query when ``S = 0``. Empty ``B`` or ``L`` give an empty output.
 
     Raises:
-        TypeError: Non-tensor inputs, integer tensors, integer masks.
-        ValueError: Mismatched widths/lengths, non-broadcastable masks, bad
-            ``window``/``scale``/``dropout_p``.
+        TypeError: Non-tensor inputs, integer tensors, integer masks, non-bool ``causal``.
+        ValueError: Mismatched widths/lengths, ``E = 0``, non-broadcastable masks, a
+            NaN/``+inf`` float mask, inputs on the meta device or on different
+            devices, bad ``window``/``scale``/``dropout_p``.
 
     Example:
         >>> import attnlab as al
@@ -84,7 +93,8 @@ def scaled_dot_product_attention(
     Conventions vs other libraries: the mask polarity is SDPA's; ``causal`` is
     bottom-right aligned (SDPA's ``is_causal`` is top-left when ``L != S``).
     """
-    mask, scale, window = _check(query, key, value, mask, window, scale, dropout_p)
+    mask, scale, window = check_attention_args(query, key, value, mask, causal, window, scale,
+                                               dropout_p)
     return attend(query, key, value, mask, causal=causal, window=window, scale=scale,
                   dropout_p=dropout_p)
 
@@ -104,7 +114,8 @@ def attention_weights(
         scale: Default ``1 / sqrt(E)``.
 
     Shape:
-        Returns ``(..., L, S)``; each row sums to 1, or to 0 if it sees no key.
+        Returns ``(..., L, S)``; each row sums to 1, or to 0 if it sees no key
+        (with ``S = 0`` the rows are empty).
 
     Example:
         >>> import attnlab as al
@@ -112,17 +123,19 @@ def attention_weights(
         >>> w.shape, bool(torch.allclose(w.sum(-1), torch.ones(4)))
         (torch.Size([4, 6]), True)
     """
-    mask, scale, window = _check(query, key, None, mask, window, scale, 0.0)
+    mask, scale, window = check_attention_args(query, key, None, mask, causal, window, scale, 0.0)
     return math_weights(query, key, mask, causal=causal, window=window, scale=scale)
 
 
 def plan(
     L: int, S: int, mask: Tensor | None, *, causal: bool, window: int | None,
-    need_weights: bool = False,
+    need_weights: bool = False, empty: bool = False,
 ) -> Plan:
     """Choose the path for one attention call and say why."""
     if need_weights:
         return Plan("math", "the attention weights were requested")
+    if empty:
+        return Plan("math", "an empty dimension (B, L or S = 0): nothing to compute")
     if window is not None and window >= L + S:
         window = None  # a window this wide hides nothing
     if window is not None:
@@ -155,7 +168,9 @@ def attend(
     if mask is not None and mask.is_floating_point() and mask.dtype != query.dtype:
         mask = mask.to(query.dtype)
     groups = _groups(query, key)
-    choice = plan(L, S, mask, causal=causal, window=window, need_weights=need_weights)
+    empty = query.numel() == 0 or key.numel() == 0 or value.numel() == 0  # E >= 1: B, L or S
+    choice = plan(L, S, mask, causal=causal, window=window, need_weights=need_weights,
+                  empty=empty)
     log.debug("attention L=%d S=%d: %s (%s)", L, S, choice.path, choice.reason)
     if choice.path == "math":
         q = query if groups == 1 else query.unflatten(-3, (key.shape[-3], groups))
@@ -242,48 +257,3 @@ def _split_mask_heads(mask: Tensor, kv_heads: int, groups: int) -> Tensor:
     if mask.shape[-3] == 1:
         return mask.unsqueeze(-3)
     return mask.unflatten(-3, (kv_heads, groups))
-
-
-def _check(
-    query: Tensor, key: Tensor, value: Tensor | None, mask: Tensor | None, window: object,
-    scale: float | None, dropout_p: float,
-) -> tuple[Tensor | None, float, int | None]:
-    """Validate the public arguments; return the mask, the resolved scale and window."""
-    check_tensor("query", query, min_ndim=2)
-    check_tensor("key", key, min_ndim=2)
-    if query.shape[-1] != key.shape[-1]:
-        raise ValueError(
-            f"query and key must have the same last dimension E, got query "
-            f"{tuple(query.shape)} and key {tuple(key.shape)}"
-        )
-    tensors = [query, key]
-    if value is not None:
-        check_tensor("value", value, min_ndim=2)
-        if value.shape[-2] != key.shape[-2]:
-            raise ValueError(
-                f"key and value must have the same length S, got key {tuple(key.shape)} "
-                f"and value {tuple(value.shape)}"
-            )
-        tensors.append(value)
-    if len({t.dtype for t in tensors}) > 1:
-        got = ", ".join(f"{n} {t.dtype}" for n, t in zip(("query", "key", "value"), tensors,
-                                                          strict=False))
-        raise TypeError(f"query, key and value must share a dtype, got {got}")
-    leading = [t.shape[:-2] for t in tensors]
-    try:  # equal leading dims (the common case) skip broadcast_shape
-        batch = leading[0] if leading.count(leading[0]) == len(leading) else \
-            broadcast_shape(*leading)
-    except ValueError:
-        shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
-        raise ValueError(f"leading dims of query, key, value do not broadcast: {shapes}") from None
-    if mask is not None:
-        mask = check_mask(mask, (*batch, query.shape[-2], key.shape[-2]))
-    window = check_window(window)
-    if scale is None:
-        scale = 1.0 / math.sqrt(query.shape[-1])
-    else:
-        scale = check_float("scale", scale, minimum=0.0, min_inclusive=False)
-        if math.isinf(scale):
-            raise ValueError(f"scale must be finite, got {scale}")
-    check_float("dropout_p", dropout_p, minimum=0.0, maximum=1.0, max_inclusive=False)
-    return mask, scale, window

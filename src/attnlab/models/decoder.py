@@ -13,7 +13,7 @@ from ..attention.cache import KVCache
 from ..config import ModelConfig
 from .embeddings import Embeddings
 from .generation import check_generation_args, decode_loop
-from .stack import LayerStack, check_ids, init_weights, new_caches, self_mask
+from .stack import LayerStack, check_caches, check_ids, init_weights, new_caches, self_mask
 
 
 class DecoderLM(nn.Module):
@@ -58,8 +58,9 @@ class DecoderLM(nn.Module):
         Returns:
             ``(B, L, V)`` logits.
         """
-        offset = 0 if cache is None else len(cache[0])
         cfg = self.config
+        cache = check_caches("cache", cache, cfg.num_layers)
+        offset = 0 if cache is None else len(cache[0])
         check_ids("input_ids", input_ids, cfg.vocab_size, cfg.max_len, offset)
         B, L = input_ids.shape
         x = self.embed(input_ids, offset=offset)  # (B, L, E)
@@ -83,7 +84,7 @@ class DecoderLM(nn.Module):
         Raises:
             ValueError: If the prompt plus ``max_new_tokens`` exceeds ``max_len``.
         """
-        check_generation_args(max_new_tokens, temperature, top_k)
+        check_generation_args(max_new_tokens, temperature, top_k, use_cache)
         cfg = self.config
         check_ids("input_ids", input_ids, cfg.vocab_size, cfg.max_len)
         total = input_ids.shape[1] + max_new_tokens

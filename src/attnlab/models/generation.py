@@ -10,26 +10,47 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .._validate import check_float, check_int
+from .._validate import check_bool, check_float, check_int
 
 # step(ids, cache) -> logits (B, T, V); cache is None when not caching
 Step = Callable[[Tensor, object], Tensor]
 
 
-def check_generation_args(max_new_tokens: object, temperature: object, top_k: object) -> None:
+def check_generation_args(max_new_tokens: object, temperature: object, top_k: object,
+                          use_cache: object = True) -> None:
     """Validate the sampling arguments (before any work)."""
     check_int("max_new_tokens", max_new_tokens, minimum=0)
     check_float("temperature", temperature, minimum=0.0)
     if top_k is not None:
         check_int("top_k", top_k, minimum=1)
+    check_bool("use_cache", use_cache)
 
 
 def sample_next(logits: Tensor, temperature: float, top_k: int | None,
                 generator: torch.Generator | None = None) -> Tensor:
-    """Pick the next token from ``(B, V)`` logits: argmax at temperature 0, else sample."""
+    """Pick the next token from ``(B, V)`` logits: argmax at temperature 0, else sample.
+
+    Sampling divides ``logits - max`` (all ``<= 0``) by the temperature, so any
+    positive temperature works: a tiny one (``1e-45``, or ``1e-320``, which is 0
+    in float32) makes every non-maximal logit ``-inf`` and samples among the
+    maxima, the limit of sampling as the temperature goes to 0 — greedy decoding
+    unless logits tie. A huge one gives the uniform distribution.
+
+    Raises:
+        ValueError: If a row's largest logit is not finite (NaN or ``inf``: the
+            model's output cannot be sampled from).
+    """
+    if logits.shape[0] == 0:  # an empty batch: nothing to pick
+        return logits.new_empty(0, dtype=torch.long)
     if temperature == 0:
         return logits.argmax(dim=-1)  # (B,)
-    logits = logits.float() / temperature
+    logits = logits.float()
+    top = logits.amax(dim=-1, keepdim=True)  # (B, 1)
+    if not bool(torch.isfinite(top).all()):
+        raise ValueError("cannot sample: the model's logits hold NaN or inf (largest logit per "
+                         f"row: {top.squeeze(-1).tolist()[:8]})")
+    shifted = logits - top  # (B, V), <= 0, exactly 0 at the maxima
+    logits = torch.where(shifted == 0, shifted, shifted / temperature)  # 0 / (1e-320 -> 0) = NaN
     if top_k is not None and top_k < logits.shape[-1]:
         kth = logits.topk(top_k, dim=-1).values[:, -1:]  # (B, 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -56,6 +77,6 @@ def decode_loop(step: Step, ids: Tensor, max_new_tokens: int, *, cache: object |
             done |= token == eos_id
         ids = torch.cat([ids, token[:, None]], dim=1)  # (B, T + 1)
         fed = token[:, None] if cache is not None else ids
-        if eos_id is not None and bool(done.all()):
+        if eos_id is not None and ids.shape[0] > 0 and bool(done.all()):  # B = 0: run on
             break
     return ids

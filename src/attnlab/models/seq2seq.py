@@ -14,7 +14,15 @@ from ..attention.cache import KVCache
 from ..config import ModelConfig
 from .encoder import TransformerEncoder
 from .generation import check_generation_args, decode_loop
-from .stack import LayerStack, check_ids, init_weights, new_caches, padding_bias, self_mask
+from .stack import (
+    LayerStack,
+    check_caches,
+    check_ids,
+    init_weights,
+    new_caches,
+    padding_bias,
+    self_mask,
+)
 
 
 class EncoderDecoder(nn.Module):
@@ -48,8 +56,10 @@ class EncoderDecoder(nn.Module):
                cache: list[KVCache] | None = None,
                cross_cache: list[KVCache] | None = None) -> Tensor:
         """Target logits ``(B, L, V)`` given the encoded source ``memory`` ``(B, S, E)``."""
-        offset = 0 if cache is None else len(cache[0])
         cfg = self.config
+        cache = check_caches("cache", cache, cfg.num_layers)
+        cross_cache = check_caches("cross_cache", cross_cache, cfg.num_layers)
+        offset = 0 if cache is None else len(cache[0])
         check_ids("tgt_ids", tgt_ids, cfg.vocab_size, cfg.max_len, offset)
         B, L = tgt_ids.shape
         x = self.embed(tgt_ids, offset=offset)  # (B, L, E)
@@ -69,7 +79,7 @@ class EncoderDecoder(nn.Module):
                  temperature: float = 1.0, top_k: int | None = None, use_cache: bool = True,
                  generator=None) -> Tensor:  # noqa: ANN001
         """Write a target for each source; returns ``(B, 1 + new)`` ids starting with ``bos_id``."""
-        check_generation_args(max_new_tokens, temperature, top_k)
+        check_generation_args(max_new_tokens, temperature, top_k, use_cache)
         if 1 + max_new_tokens > self.config.max_len:
             raise ValueError(f"max_new_tokens={max_new_tokens} exceeds the model's context "
                              f"max_len={self.config.max_len}")

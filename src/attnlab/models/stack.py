@@ -63,12 +63,18 @@ def init_weights(model: nn.Module, config: ModelConfig) -> None:
 
 
 def check_ids(name: str, ids: object, vocab_size: int, max_len: int, offset: int = 0) -> Tensor:
-    """Check ``(B, L)`` token ids: integer, in ``[0, V)``, and within the context."""
+    """Check ``(B, L)`` token ids: integer, in ``[0, V)``, and within the context.
+
+    ``B = 0`` is allowed (an empty batch gives empty outputs); ``L = 0`` is not.
+    """
     if not isinstance(ids, Tensor) or ids.is_floating_point() or ids.dtype == torch.bool:
         raise TypeError(f"{name} must be an integer tensor (B, L), got {_describe(ids)}")
     if ids.dim() != 2 or ids.shape[1] == 0:
         raise ValueError(f"{name} must have shape (B, L) with L >= 1, got {tuple(ids.shape)}")
-    low, high = int(ids.min()), int(ids.max())
+    if ids.device.type == "meta":
+        raise ValueError(f"{name} is on the meta device (a shape without data); token ids "
+                         "must hold values")
+    low, high = (int(ids.min()), int(ids.max())) if ids.numel() else (0, 0)
     if low < 0 or high >= vocab_size:
         raise ValueError(f"{name} must lie in [0, {vocab_size}), got values from {low} to {high}")
     if offset + ids.shape[1] > max_len:
@@ -100,9 +106,28 @@ def self_mask(embed: Embeddings, attention_mask: Tensor | None, L: int, S: int,
     return merge_masks(padding, embed.attention_bias(L, S, dtype, device))
 
 
+def check_caches(name: str, caches: object, n: int) -> list[KVCache] | None:
+    """Check a model's ``cache`` argument: None or a list of ``n`` KVCaches, one per layer."""
+    if caches is None:
+        return None
+    if not isinstance(caches, list | tuple) or not all(isinstance(c, KVCache) for c in caches):
+        raise TypeError(f"{name} must be a list of {n} KVCache (one per layer, e.g. from "
+                        f"model.new_cache()), got {_describe_caches(caches)}")
+    if len(caches) != n:
+        raise ValueError(f"{name} must hold one KVCache per layer ({n}), got {len(caches)}")
+    return list(caches)
+
+
 def new_caches(n: int, max_len: int | None) -> list[KVCache]:
     """One empty cache per layer."""
     return [KVCache(max_len) for _ in range(n)]
+
+
+def _describe_caches(caches: object) -> str:
+    if isinstance(caches, list | tuple):
+        kinds = sorted({type(c).__name__ for c in caches})
+        return f"a {type(caches).__name__} of {', '.join(kinds) or 'nothing'}"
+    return type(caches).__name__
 
 
 def _describe(x: object) -> str:
