@@ -39,6 +39,7 @@ from .functional import (
     padding_mask,
     scaled_dot_product_attention,
 )
+from .explain import explain  # noqa: E402
 from .visualize.capture import AttentionMaps, capture_attention
 
 __version__ = "0.1.0"
@@ -65,6 +66,7 @@ __all__ = [
     "capture_attention",
     "causal_mask",
     "compat",
+    "explain",
     "interop",
     "padding_mask",
     "plot_attention",
