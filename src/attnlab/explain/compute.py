@@ -188,7 +188,9 @@ def simple(module: SimpleSelfAttention, call: Call, b: int, h: int) -> Recompute
     bias = bias_of(call.mask, b, 1, L, L, causal=module.causal, window=None)
     more, heads = _attention_steps(x[None], x[None], x[None], scale, bias, 0, 1,
                                    scale_text=text)
-    steps += more
+    steps += more + [Step("output", "Output (no projection)", "Y = A X",
+                          "With no weights there is nothing to mix: the weighted averages "
+                          "are the output.", heads[0], ("L", "E"))]
     return Recomputed("weightless", steps, heads[0], 1, 1, 0)
 
 
