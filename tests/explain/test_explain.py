@@ -31,7 +31,8 @@ def _all_layers(model, inputs, heads=(0, -1)):
         for head in sorted({h % H for h in heads}):
             ex = al.explain(model, inputs, layer=layer, head=head)
             _check(ex)
-            assert ex.head == head and ex.layer == layer
+            assert ex.head == head
+            assert ex.layer == layer
 
 
 @pytest.mark.parametrize("mechanism", ATTENTION.names())
@@ -57,7 +58,8 @@ def test_every_mechanism_in_an_encoder_decoder_with_cross_attention(mechanism):
     src, tgt = torch.randint(3, 11, (1, 5)), torch.randint(3, 11, (1, 3))  # L != S
     _all_layers(model, (src, tgt, torch.tensor([[1, 1, 1, 1, 0]])))
     ex = al.explain(model, (src, tgt), layer="decoder.layers.0.cross_attn", head=0)
-    assert "context" in ex and ex["weights"].shape == (3, 5)
+    assert "context" in ex
+    assert ex["weights"].shape == (3, 5)
 
 
 @pytest.mark.parametrize("positions", ["alibi", "rotary", "learned", "sinusoidal"])
@@ -74,7 +76,8 @@ def test_positions_and_norms_in_an_encoder(positions, prenorm):
     assert torch.isneginf(ex["mask"][:, 3:]).all()  # padding hides the last two keys
     assert (ex["weights"][:, 3:] == 0).all()
     if positions == "rotary":
-        assert "q_raw" in ex and not torch.allclose(ex["q_raw"], ex["q"])
+        assert "q_raw" in ex
+        assert not torch.allclose(ex["q_raw"], ex["q"])
     if positions == "alibi":  # the bias is -slope * distance (second slope of 2 heads)
         slope = float(al.positional.alibi.alibi_slopes(2)[1])
         distance = (torch.arange(5)[:, None] - torch.arange(5)[None]).abs().to(F64)
@@ -82,7 +85,7 @@ def test_positions_and_norms_in_an_encoder(positions, prenorm):
     assert ("layer_input" in ex) == prenorm
 
 
-@pytest.mark.parametrize("make,inputs", [
+@pytest.mark.parametrize(("make", "inputs"), [
     (lambda: al.SimpleSelfAttention(causal=True), lambda: torch.randn(2, 1, 5)),  # length 1
     (lambda: al.SimpleSelfAttention(scale=1.0), lambda: torch.randn(1, 4, 3)),
     (lambda: al.SelfAttention(6, causal=True, bias=True), lambda: torch.randn(1, 4, 6)),
@@ -119,14 +122,16 @@ def test_weights_equal_captured_weights_and_the_output_is_the_models_own():
     ex = al.explain(mha, x, layer="", head=2, batch=2)
     assert torch.allclose(ex["weights"], maps[""][2, 2], atol=1e-14)
     assert torch.equal(ex.output, y[2])
-    assert ex.kind == "multi-query" and ex.kv_head == 0
+    assert ex.kind == "multi-query"
+    assert ex.kv_head == 0
 
 
 def test_float32_model():
     torch.manual_seed(5)
     lm = DecoderLM(ModelConfig(vocab_size=7, embed_dim=8, num_heads=2, num_layers=1))
     ex = al.explain(lm, torch.tensor([[1, 2, 3]]), layer=0, head=1)
-    assert ex.error < 1e-5 and ex["weights"].dtype == F64
+    assert ex.error < 1e-5
+    assert ex["weights"].dtype == F64
 
 
 def test_scores_scale_mask_equal_a_hand_computation_on_three_tokens():
@@ -184,7 +189,9 @@ def test_step_metadata_reads_well():
     ex = al.explain(al.MultiHeadAttention(8, 2).to(F64), torch.randn(1, 3, 8, dtype=F64),
                     layer=0, head=0)
     step = ex.step("weights")
-    assert step.shape == "(L, S) = (3, 3)" and step.formula and step.text
+    assert step.shape == "(L, S) = (3, 3)"
+    assert step.formula
+    assert step.text
     assert ex.step("scale").shape == "scalar"
     with pytest.raises(KeyError, match="steps: input"):
         ex.step("nope")
