@@ -33,13 +33,13 @@ from .attention import (
     SelfAttention,
     SimpleSelfAttention,
 )
+from .explanation import explain  # noqa: E402
 from .functional import (
     attention_weights,
     causal_mask,
     padding_mask,
     scaled_dot_product_attention,
 )
-from .explain import explain  # noqa: E402
 from .visualize.capture import AttentionMaps, capture_attention
 
 __version__ = "0.1.0"
