@@ -33,7 +33,7 @@ from .attention import (
     SelfAttention,
     SimpleSelfAttention,
 )
-from .explanation import explain  # noqa: E402
+from .explanation import explain
 from .functional import (
     attention_weights,
     causal_mask,

@@ -17,6 +17,7 @@ TOL = 1e-10
 
 def _check(ex):
     assert ex.error <= TOL, (ex.module, ex.error)
+    assert not any(step.value.requires_grad for step in ex.steps)
     last = ex.steps[-1]
     assert last.name in ("output", "residual")
     if last.name == "output":

@@ -95,14 +95,15 @@ def explain(model: nn.Module, inputs: Any, *, layer: int | str = 0, head: int = 
     if batch >= B:
         raise ValueError(f"batch {batch} is out of range: the input has {B} item(s) "
                          f"(valid: 0..{B - 1})")
-    done = recompute(module, call, batch, head)
-    real = seen["output"][batch].detach().to(F64).cpu()
-    dtype = seen["output"].dtype
-    errors = [_relative(done.output, real)]
-    steps = list(done.steps)
-    if parent is not None and "residual" in seen:
-        steps, error = _residual(steps, parent, module, call, seen, batch, done.output)
-        errors.append(error)
+    with torch.no_grad():
+        done = recompute(module, call, batch, head)
+        real = seen["output"][batch].detach().to(F64).cpu()
+        dtype = seen["output"].dtype
+        errors = [_relative(done.output, real)]
+        steps = list(done.steps)
+        if parent is not None and "residual" in seen:
+            steps, error = _residual(steps, parent, module, call, seen, batch, done.output)
+            errors.append(error)
     error = max(errors)
     if error > TOLERANCE.get(dtype, LOOSE):
         raise RuntimeError(f"the explained steps of {_label(name)} differ from the model's "
