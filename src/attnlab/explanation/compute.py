@@ -47,8 +47,8 @@ class Recomputed:
 
 def linear(layer: nn.Linear, x: Tensor) -> Tensor:
     """``x Wᵀ + b`` in float64."""
-    bias = None if layer.bias is None else layer.bias.detach().to(F64)
-    return F.linear(x, layer.weight.detach().to(F64), bias)
+    bias = None if layer.bias is None else layer.bias.detach().to("cpu", F64)
+    return F.linear(x, layer.weight.detach().to("cpu", F64), bias)
 
 
 def safe_softmax(scores: Tensor) -> Tensor:
@@ -124,8 +124,9 @@ def multihead(module: MultiHeadAttention | SelfAttention, call: Call, b: int,
         rotary, window = module.rotary, module.window
     else:
         H, G, D, rotary, window = 1, 1, module.embed_dim, None, None
-    x = call.query[b].detach().to(F64)  # (L, E)
-    kin, vin = call.key[b].detach().to(F64), call.value[b].detach().to(F64)  # (S, .)
+    x = call.query[b].detach().to("cpu", F64)  # (L, E)
+    kin = call.key[b].detach().to("cpu", F64)  # (S, kdim)
+    vin = call.value[b].detach().to("cpu", F64)  # (S, vdim)
     L, S = x.shape[0], kin.shape[0]
     q = linear(module.q_proj, x).view(L, H, D).transpose(0, 1)  # (H, L, D)
     k = linear(module.k_proj, kin).view(S, G, D).transpose(0, 1)  # (G, S, D)
@@ -176,7 +177,7 @@ def multihead(module: MultiHeadAttention | SelfAttention, call: Call, b: int,
 
 def simple(module: SimpleSelfAttention, call: Call, b: int, h: int) -> Recomputed:
     """Steps of weightless self-attention ``softmax(X Xᵀ · scale) X``."""
-    x = call.query[b].detach().to(F64)  # (L, E)
+    x = call.query[b].detach().to("cpu", F64)  # (L, E)
     L, E = x.shape
     scale = module.scale if module.scale is not None else E ** -0.5
     text = f"1/√E = 1/√{E}" if module.scale is None else f"{scale:g} (set by hand)"
@@ -196,8 +197,9 @@ def simple(module: SimpleSelfAttention, call: Call, b: int, h: int) -> Recompute
 
 def additive(module: AdditiveAttention, call: Call, b: int, h: int) -> Recomputed:
     """Steps of Bahdanau's additive attention, its scoring network included."""
-    x = call.query[b].detach().to(F64)  # (L, E)
-    kin, vin = call.key[b].detach().to(F64), call.value[b].detach().to(F64)
+    x = call.query[b].detach().to("cpu", F64)  # (L, E)
+    kin = call.key[b].detach().to("cpu", F64)  # (S, kdim)
+    vin = call.value[b].detach().to("cpu", F64)
     L, S = x.shape[0], kin.shape[0]
     q = linear(module.q_proj, x)  # (L, A)
     k = linear(module.k_proj, kin)  # (S, A)

@@ -97,7 +97,7 @@ def explain(model: nn.Module, inputs: Any, *, layer: int | str = 0, head: int = 
                          f"(valid: 0..{B - 1})")
     with torch.no_grad():
         done = recompute(module, call, batch, head)
-        real = seen["output"][batch].detach().to(F64).cpu()
+        real = seen["output"][batch].detach().to("cpu", F64)
         dtype = seen["output"].dtype
         errors = [_relative(done.output, real)]
         steps = list(done.steps)
@@ -215,9 +215,9 @@ def _residual(steps: list[Step], parent: tuple[TransformerLayer, str], module: n
     """Add the layer's input (pre-norm) and the residual sum, checked against the model."""
     layer, role = parent
     norm = layer.self_norm if role == "self_attn" else layer.cross_norm
-    real = seen["residual"][b].detach().to(F64).cpu()
+    real = seen["residual"][b].detach().to("cpu", F64)
     if layer.prenorm:
-        stream = seen["stream"][b].detach().to(F64).cpu()
+        stream = seen["stream"][b].detach().to("cpu", F64)
         residual = stream + out
         first = Step("layer_input", "Input to the layer (the residual stream)", "x",
                      "The layer's input, before its norm; the norm rescales each row and "
@@ -226,8 +226,8 @@ def _residual(steps: list[Step], parent: tuple[TransformerLayer, str], module: n
         formula, text = "x + Y", "The attention's output is added to the layer's input " \
             "(a residual connection): the layer only has to learn a change."
     else:
-        stream = call.query[b].detach().to(F64).cpu()
-        norm64 = copy.deepcopy(norm).to(F64)
+        stream = call.query[b].detach().to("cpu", F64)
+        norm64 = copy.deepcopy(norm).to("cpu", F64)
         residual = norm64(stream + out)
         formula, text = "norm(x + Y)", "The output is added to the input (a residual " \
             "connection) and the sum is normalised (post-norm, as in BERT)."
