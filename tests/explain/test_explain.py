@@ -196,3 +196,8 @@ def test_step_metadata_reads_well():
     assert ex.step("scale").shape == "scalar"
     with pytest.raises(KeyError, match="steps: input"):
         ex.step("nope")
+    labelled = ex.with_tokens(["a", "b", "c"])
+    assert labelled.key_tokens == ["a", "b", "c"]
+    assert ex.query_tokens == []
+    with pytest.raises(ValueError, match=r"L=3 query and S=3 key labels, got 2 and 3"):
+        ex.with_tokens(["a", "b"], ["a", "b", "c"])

@@ -30,7 +30,7 @@ def made():
                                positions="alibi")).double()
     ids = torch.tensor([[1, 2, 3, 4, 5]])
     ex = al.explain(lm, ids, layer=1, head=2)
-    ex.query_tokens[:], ex.key_tokens[:] = TOKENS, TOKENS
+    ex = ex.with_tokens(TOKENS)
     with torch.no_grad(), al.capture_attention(lm) as maps:
         lm(ids)
     return ex, dict(maps)

@@ -102,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
             return _fail(f"{path} already exists; pass --force to overwrite it")
     inputs, labels = subject.prepare(args.input)
     ex = explain(subject.model, inputs, layer=args.layer, head=args.head)
-    queries, keys = labels.get(ex.module, ([], []))
-    ex.query_tokens[:], ex.key_tokens[:] = queries, keys
+    if ex.module in labels:
+        ex = ex.with_tokens(*labels[ex.module])
     if path is None:
         print(format_explanation(ex))
         return 0

@@ -9,7 +9,7 @@ Axis letters used in :attr:`Step.axes`: L queries, S keys, E model width,
 D head width, A hidden width of an additive scoring network, H heads.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from torch import Tensor
 
@@ -100,3 +100,16 @@ class Explanation:
 
     def __contains__(self, name: object) -> bool:
         return name in self.names
+
+    def with_tokens(self, queries: list[str], keys: list[str] | None = None) -> "Explanation":
+        """A copy whose axes are labelled with ``queries`` (L) and ``keys`` (S, default queries).
+
+        Raises:
+            ValueError: If a list's length is not L or S.
+        """
+        keys = list(queries) if keys is None else list(keys)
+        L, S = self["weights"].shape
+        if len(queries) != L or len(keys) != S:
+            raise ValueError(f"tokens must have L={L} query and S={S} key labels, got "
+                             f"{len(queries)} and {len(keys)}")
+        return replace(self, query_tokens=list(queries), key_tokens=keys)
