@@ -59,6 +59,9 @@ def test_every_mechanism_in_an_encoder_decoder_with_cross_attention(mechanism):
     src, tgt = torch.randint(3, 11, (1, 5)), torch.randint(3, 11, (1, 3))  # L != S
     _all_layers(model, (src, tgt, torch.tensor([[1, 1, 1, 1, 0]])))
     ex = al.explain(model, (src, tgt), layer="decoder.layers.0.cross_attn", head=0)
+    shown = al.explain(model, (src, tgt), layer="encoder.layers.0.self_attn", head=0)
+    # the label views show works too (simple attention sits in an adapter: ...self_attn.inner)
+    assert shown.module.startswith("encoder.encoder.layers.0.self_attn")
     assert "context" in ex
     assert ex["weights"].shape == (3, 5)
 

@@ -76,6 +76,9 @@ def test_display_names_and_the_terminal_header():
     text = format_attention_text(minilm_like_maps(), WORDS, layer=2, head=1)
     assert "encoder.layers.2.self_attn" in text
     assert "encoder.encoder" not in text
+    same = format_attention_text(minilm_like_maps(), WORDS, layer="encoder.layers.2.self_attn",
+                                 head=1)
+    assert same == text  # the label shown is accepted where a module name is
 
 
 def test_the_text_task_picture_input_is_not_spaces():

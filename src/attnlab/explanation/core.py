@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from .._validate import check_int
 from ..attention import MultiHeadAttention
 from ..blocks.layers import TransformerLayer
+from ..visualize._common import display_name
 from ..visualize.capture import attention_modules
 from .compute import F64, Call, recompute
 from .steps import Explanation, Step
@@ -122,6 +123,9 @@ def _label(name: str) -> str:
 
 def _layer_index(layer: object, names: list[str]) -> int:
     if isinstance(layer, str):
+        shown = [name for name in names if display_name(name) == layer]
+        if layer not in names and len(shown) == 1:  # the label the views show
+            return names.index(shown[0])
         if layer not in names:
             raise ValueError(f"layer {layer!r} is not an attention module of the model; "
                              f"names: {', '.join(names)}")

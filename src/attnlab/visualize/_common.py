@@ -89,9 +89,12 @@ def select_layer(maps: Mapping[str, Tensor], layer: str | int) -> str:
     """Return the module name that ``layer`` (a name or an index into ``maps``) picks."""
     names = list(maps)
     if isinstance(layer, str):
-        if layer not in maps:
-            raise ValueError(f"layer {layer!r} is not in maps; valid layers: {names}")
-        return layer
+        if layer in maps:
+            return layer
+        shown = [name for name in names if display_name(name) == layer]  # the label views show
+        if len(shown) == 1:
+            return shown[0]
+        raise ValueError(f"layer {layer!r} is not in maps; valid layers: {names}")
     check_int("layer", layer)
     if not -len(names) <= layer < len(names):
         raise ValueError(
