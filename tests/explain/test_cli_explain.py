@@ -121,3 +121,24 @@ def test_format_matrix_elides_large_matrices():
     assert len(lines) == 1 + 12 + 1 + 1
     assert lines[0].endswith("…")
     assert lines[-1] == "(20×30: min 0.000, max 599.000, mean 299.500)"
+
+
+def test_a_language_model_run_labels_every_character(capsys, monkeypatch, tmp_path):
+    from attnlab.config import ModelConfig
+    from attnlab.models import DecoderLM
+    from attnlab.tasks.text import TextTask
+
+    task = TextTask(seq_length=8)
+    torch.manual_seed(0)
+    lm = DecoderLM(ModelConfig(vocab_size=len(task.vocab.tokens), embed_dim=8, num_heads=2,
+                               num_layers=1, max_len=16, positions="rotary"))
+    monkeypatch.setattr(cli_explain.training_run, "load_run",
+                        lambda run_dir, device: (None, task, lm))  # a run, without training
+    code, out, err = cli(capsys, tmp_path, "--input", "def f(x):", "--head", "1")
+    assert code == 0, err
+    assert out.startswith("decoder.layers.0.self_attn · head 1 of 2")
+    assert "Queries before rotary" in out
+    scores = out[out.index("Mask and bias"):out.index("Masked scores")]
+    # one column per character (spaces made visible); 9 keys: the ninth is elided
+    assert scores.splitlines()[3].split() == ["d", "e", "f", "␣", "f", "(", "x", ")", "…"]
+    assert scores.splitlines()[4].split()[:3] == ["d", "0.000", "-inf"]  # causal
