@@ -42,6 +42,7 @@ _EXPORTS = {
     "causal_mask": "functional",
     "padding_mask": "functional",
     "scaled_dot_product_attention": "functional",
+    "explain": "explanation",
     "AttentionMaps": "visualize.capture",
     "capture_attention": "visualize.capture",
     "plot_attention": "visualize",  # matplotlib loads on first use
@@ -76,6 +77,7 @@ __all__ = [
     "capture_attention",
     "causal_mask",
     "compat",
+    "explain",
     "interop",
     "padding_mask",
     "plot_attention",

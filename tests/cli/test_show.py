@@ -92,7 +92,12 @@ def test_term_prints_the_last_cross_attention(run_dir, tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []  # --term alone writes nothing
     code, stdout, _ = cli(capsys, out, "--input", "abc", "--term", "--layer", "0", "--head", "1")
     assert code == 0
-    assert "encoder.encoder.layers.0.self_attn · head 1 of 2" in stdout
+    assert "encoder.layers.0.self_attn · head 1 of 2" in stdout  # shown without encoder.encoder
+    for layer in ("encoder.layers.0.self_attn", "encoder.encoder.layers.0.self_attn"):
+        code, again, _ = cli(capsys, out, "--input", "abc", "--term", "--layer", layer,
+                             "--head", "1")  # the label shown and the module name both work
+        assert code == 0
+        assert again == stdout
 
 
 def test_never_overwrites_without_force(run_dir, tmp_path, capsys):
@@ -206,7 +211,7 @@ def test_interactive_generate_attn_picks_a_layer_and_head(run_dir, capsys, monke
     assert code == 0, err
     assert f"{CROSS} · head 1 of 2 · " in stdout
     assert "· head 1 of 2 · " in stdout.split(f"{CROSS} · head 1 of 2")[1]  # row 0, head 1
-    assert "error: " in stdout and "nope" in stdout  # an unknown layer: one line, loop goes on
+    assert "error: layer 'nope'" in stdout  # an unknown layer: one line, the loop goes on
     assert "head" in stdout.split("nope")[1].split("\n", 2)[1]  # head 9 of 2: explained
     assert "usage: :attn [LAYER [HEAD]]" in stdout
     assert "Traceback" not in stdout + err
@@ -219,7 +224,7 @@ def test_a_sentence_transformers_directory_works_as_run_dir(tmp_path, capsys):
                             "--layer", "-1", "--head", "11")
     assert code == 0, err
     assert stdout.splitlines()[0] == "input 'Hello world'"
-    assert "encoder.encoder.layers.5.self_attn · head 11 of 12 · 4 queries × 4 keys" in stdout
+    assert "encoder.layers.5.self_attn · head 11 of 12 · 4 queries × 4 keys" in stdout
     code, _, err = cli(capsys, model_dir, "--out", tmp_path)
     assert code == 2
     assert "is a sentence-transformers model: give --input TEXT" in one_line_error(err)

@@ -49,7 +49,9 @@ def test_no_layer_no_head_draws_the_module_by_head_grid():
     assert len(axes) == 2 * H
     expected = [(n, h) for n in (SELF, CROSS) for h in range(H)]
     for ax, (name, h) in zip(axes, expected, strict=True):
-        assert ax.get_title() == f"{name} · head {h}"
+        # heads title the top row and modules label the left column, so nothing overlaps
+        assert ax.get_title() == (f"head {h}" if name == SELF else "")
+        assert ax.get_ylabel() == (f"{name}\nqueries" if h == 0 else "queries")
         np.testing.assert_allclose(ax.images[0].get_array(), maps[name][0, h].numpy())
         assert tick_texts(ax) == ((SRC, TGT) if name == CROSS else (TGT, TGT))
     # one shared colour scale, up to the largest weight shown

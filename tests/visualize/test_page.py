@@ -192,3 +192,34 @@ def test_matrix_tooltip_gives_the_weight_and_a_screenshot_is_not_blank(page, tmp
     assert pixels.shape[1] == 1280
     assert pixels[..., :3].var() > 0.005
     assert page.messages == []
+
+
+def test_switching_head_or_layer_hides_the_tooltip_of_the_old_map(page):
+    for change in (lambda: page.select_option("#head", "1"),
+                   lambda: page.select_option("#layer", "1")):
+        page.hover("#matrix td.cell[data-row='2'][data-col='3']")
+        assert page.is_visible("#tooltip")
+        change()
+        assert not page.is_visible("#tooltip")  # it described a cell that is gone
+    assert page.messages == []
+
+
+def alphas(tab) -> np.ndarray:
+    values = tab.eval_on_selector_all(
+        "#matrix td.cell", "cs => cs.map(c => [+c.dataset.weight, c.style.background])")
+    return np.array([[w, float(bg.split(",")[-1].rstrip(")"))] for w, bg in values])
+
+
+def test_colour_scale_is_shared_by_default_and_the_choice_is_visible(page):
+    maps = make_maps()
+    assert page.eval_on_selector("#scale", "s => s.value") == "shared"
+    assert "shared 0–1" in page.inner_text("#scale-max")
+    pairs = alphas(page)
+    np.testing.assert_allclose(pairs[:, 1], 0.02 + 0.98 * pairs[:, 0], atol=1e-3)
+    page.select_option("#scale", "head")
+    top = float(maps[SELF][0, 0].max())
+    assert "this head's maximum" in page.inner_text("#scale-max")
+    assert float(page.get_attribute("#matrix", "data-max")) == pytest.approx(top, abs=1e-4)
+    pairs = alphas(page)
+    np.testing.assert_allclose(pairs[:, 1], 0.02 + 0.98 * pairs[:, 0] / top, atol=2e-3)
+    assert page.messages == []

@@ -30,6 +30,7 @@ from .base import (
     check_input,
     check_key_value,
     module_mask,
+    with_mask,
 )
 from .cache import KVCache
 
@@ -100,6 +101,9 @@ class AdditiveAttention(AttentionModule):
         weights = masked_softmax(scores.unsqueeze(1), restrict(mask, visible))  # (B, 1, L, S)
         if self._recorder is not None:
             self._recorder(weights.detach())
+        if self._score_recorder is not None:
+            self._score_recorder(with_mask(scores.detach().unsqueeze(1), restrict(mask, visible),
+                                           causal=False, window=None))
         if self.training and self.dropout > 0:
             weights = nn.functional.dropout(weights, self.dropout)
         out = weights @ v  # (B, 1, L, S) @ (B, 1, S, E) -> (B, 1, L, E)

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from .._validate import check_device, check_float, check_int, check_tensor
 from ..functional import attend
 from ..functional.checks import check_scale_overflow
-from ..functional.masks import check_mask
+from ..functional.masks import check_mask, restrict, visibility
 from .cache import KVCache
 
 Recorder = Callable[[Tensor], None]
@@ -30,6 +30,7 @@ class AttentionModule(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self._recorder: Recorder | None = None  # set only inside capture_attention
+        self._score_recorder: Recorder | None = None  # capture_attention(..., scores=True)
 
     def attend(
         self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, *,
@@ -54,7 +55,35 @@ class AttentionModule(nn.Module):
         out, weights = attend(q, k, v, mask, causal=causal, window=window, scale=scale,
                               dropout_p=dropout_p, need_weights=True)
         self._recorder(weights.detach())  # (B, H, L, S)
+        if self._score_recorder is not None:
+            self._score_recorder(scores_before_softmax(q, k, mask, causal=causal, window=window,
+                                                       scale=scale))
         return out
+
+
+def scores_before_softmax(q: Tensor, k: Tensor, mask: Tensor | None, *, causal: bool,
+                          window: int | None, scale: float) -> Tensor:
+    """What the softmax sees: ``Q Kᵀ · scale`` plus the bias, hidden keys at ``-inf``.
+
+    Shape:
+        q ``(B, H, L, D)``, k ``(B, G, S, D)`` -> ``(B, H, L, S)``, detached.
+    """
+    groups = q.shape[-3] // k.shape[-3]
+    k = k.repeat_interleave(groups, dim=-3) if groups > 1 else k  # (B, H, S, D)
+    scores = (q @ k.transpose(-2, -1)).detach() * scale  # (B, H, L, S)
+    return with_mask(scores, mask, causal=causal, window=window)
+
+
+def with_mask(scores: Tensor, mask: Tensor | None, *, causal: bool,
+              window: int | None) -> Tensor:
+    """``scores`` ``(..., L, S)`` with a mask applied: bool False and causal/window -> -inf."""
+    L, S = scores.shape[-2:]
+    mask = restrict(mask, visibility(L, S, causal=causal, window=window, device=scores.device))
+    if mask is None:
+        return scores
+    if mask.dtype == torch.bool:
+        return scores.masked_fill(~mask, float("-inf"))
+    return scores + mask.detach().to(scores.dtype)
 
 
 def split_heads(x: Tensor, num_heads: int) -> Tensor:

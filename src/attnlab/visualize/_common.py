@@ -62,13 +62,39 @@ def as_maps(maps: Mapping[str, Tensor] | Tensor) -> dict[str, Tensor]:
     return out
 
 
+def display_name(name: str) -> str:
+    """A module name as a reader wants it: no repeated parts, no adapter suffix.
+
+    ``named_modules()`` names follow attribute nesting, so a sentence encoder's
+    first layer is ``encoder.encoder.layers.0.self_attn`` and weightless attention
+    sits in an adapter (``…self_attn.inner``). Labels keep the path but drop the
+    repetition; the maps keep the real names.
+
+    Example:
+        >>> display_name("encoder.encoder.layers.0.self_attn")
+        'encoder.layers.0.self_attn'
+        >>> display_name("decoder.layers.1.self_attn.inner"), display_name("")
+        ('decoder.layers.1.self_attn', 'attention')
+    """
+    parts: list[str] = []
+    for part in name.split("."):
+        if part and (not parts or parts[-1] != part):
+            parts.append(part)
+    if parts and parts[-1] == "inner":
+        parts.pop()
+    return ".".join(parts) or SINGLE_NAME
+
+
 def select_layer(maps: Mapping[str, Tensor], layer: str | int) -> str:
     """Return the module name that ``layer`` (a name or an index into ``maps``) picks."""
     names = list(maps)
     if isinstance(layer, str):
-        if layer not in maps:
-            raise ValueError(f"layer {layer!r} is not in maps; valid layers: {names}")
-        return layer
+        if layer in maps:
+            return layer
+        shown = [name for name in names if display_name(name) == layer]  # the label views show
+        if len(shown) == 1:
+            return shown[0]
+        raise ValueError(f"layer {layer!r} is not in maps; valid layers: {names}")
     check_int("layer", layer)
     if not -len(names) <= layer < len(names):
         raise ValueError(

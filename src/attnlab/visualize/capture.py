@@ -20,11 +20,15 @@ class AttentionMaps(dict[str, Tensor]):
     """``name -> (B, H, L, S)`` weights of each module's latest call.
 
     ``calls[name]`` keeps every call in order (e.g. one per generated token).
+    With ``capture_attention(..., scores=True)``, ``scores[name]`` holds the
+    latest call's pre-softmax scores ``(B, H, L, S)``: ``Q Kᵀ · scale`` plus
+    any bias, with hidden keys at ``-inf`` (softmax of a row gives its weights).
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.calls: dict[str, list[Tensor]] = {}
+        self.scores: dict[str, Tensor] = {}
 
     def _record(self, name: str, weights: Tensor) -> None:
         self[name] = weights
@@ -38,7 +42,7 @@ def attention_modules(model: nn.Module) -> dict[str, AttentionModule]:
 
 @contextmanager
 def capture_attention(
-    model: nn.Module, only: Sequence[str] | None = None
+    model: nn.Module, only: Sequence[str] | None = None, *, scores: bool = False
 ) -> Iterator[AttentionMaps]:
     """Capture the attention weights of ``model``'s attention modules.
 
@@ -46,6 +50,8 @@ def capture_attention(
         model: Any module containing attnlab attention modules.
         only: Glob patterns over qualified module names (``model.named_modules()``);
             only matching modules record (and leave the fused path).
+        scores: Also record the pre-softmax scores in ``maps.scores`` (opt-in:
+            one more ``(B, H, L, S)`` tensor per module).
 
     Yields:
         An :class:`AttentionMaps` dict, filled as the model runs.
@@ -76,11 +82,14 @@ def capture_attention(
             if module._recorder is not None:
                 raise ValueError(f"module {name!r} is already being captured")
             module._recorder = lambda w, name=name: maps._record(name, w)
+            if scores:
+                module._score_recorder = lambda s, name=name: maps.scores.__setitem__(name, s)
             installed.append(module)
         yield maps
     finally:
         for module in installed:
             module._recorder = None
+            module._score_recorder = None
 
 
 def _select(modules: dict[str, AttentionModule], only: Sequence[str] | None) -> list[str]:

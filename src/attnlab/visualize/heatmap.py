@@ -10,6 +10,7 @@ Shape letters: B batch, H heads, L queries, S keys.
 """
 
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ._common import (
     as_maps,
     check_batch_index,
     check_head,
+    display_name,
     resolve_labels,
     select_layer,
     write_atomic,
@@ -109,15 +111,20 @@ def plot_attention(
             image = ax.imshow(shown[name, h].numpy(), cmap=CMAP, vmin=0.0, vmax=vmax,
                               aspect="auto", interpolation="nearest")
             _label_axes(ax, *labels[name])
-            if len(shown) > 1:
-                ax.set_title(f"head {h}" if len(names) == 1 else f"{name} · head {h}",
-                             fontsize=9)
+            if cols > 1 and len(names) > 1:  # a grid: heads on top, modules down the left
+                if r == 0:
+                    ax.set_title(f"head {h}", fontsize=10)
+                if c == 0:
+                    ax.set_ylabel(f"{display_name(name)}\nqueries", fontsize=9)
+            elif len(shown) > 1:
+                ax.set_title(f"head {h}" if len(names) == 1 else
+                             f"{display_name(name)} · head {h}", fontsize=9)
     used = [ax for r, row in enumerate(grid) for ax in axes[r][: len(row)]]
     bar = fig.colorbar(image, ax=used, shrink=min(1.0, 0.4 + 0.3 * rows), pad=0.02)
     bar.set_label("attention weight", fontsize=9)
     bar.ax.tick_params(labelsize=8)
-    fig.suptitle(title if title is not None else _describe(grid, names, all_maps, batch_index),
-                 fontsize=11)
+    text = title if title is not None else _describe(grid, names, all_maps, batch_index)
+    fig.suptitle(wrap_title(text, fig.get_figwidth()), fontsize=11)
     return fig
 
 
@@ -147,6 +154,19 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, force: bool = Fals
         FigureCanvasAgg(fig)
     return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=fig.dpi),
                         force=force)
+
+
+def wrap_title(text: str, width_inches: float, fontsize: float = 11) -> str:
+    r"""Break each line of ``text`` so that it fits ``width_inches`` at ``fontsize`` points.
+
+    A long title over a one-panel figure would otherwise run off both edges.
+
+    Example:
+        >>> wrap_title("cross-attention alignment: rows = targets, columns = sources", 2.5)
+        'cross-attention alignment:\nrows = targets, columns =\nsources'
+    """
+    chars = max(12, int(width_inches * 72 / (0.6 * fontsize)))
+    return "\n".join(textwrap.fill(line, chars) if line else line for line in text.split("\n"))
 
 
 def _panels(maps: dict[str, Tensor], layer: str | int | None,
@@ -203,9 +223,9 @@ def _describe(grid: list[list[tuple[str, int]]], names: list[str], maps: dict[st
               batch_index: int) -> str:
     """Default title: which module(s) and head(s) are drawn."""
     if len(names) == 1 and len(grid[0]) == 1:
-        text = f"{names[0]} · head {grid[0][0][1]}"
+        text = f"{display_name(names[0])} · head {grid[0][0][1]}"
     elif len(names) == 1:
-        text = f"{names[0]} · all {len(grid[0])} heads"
+        text = f"{display_name(names[0])} · all {len(grid[0])} heads"
     elif all(len(row) == 1 for row in grid):
         text = f"head {grid[0][0][1]} of {len(names)} modules"
     else:

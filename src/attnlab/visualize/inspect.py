@@ -32,6 +32,9 @@ from .capture import attention_modules, capture_attention
 
 #: Characters that would be invisible (or break a line) as tick labels.
 VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "": "∅"}
+INVISIBLE = {" ", "\n", "\t"}
+#: Held-out prompts a language-model picture chooses its input from.
+LM_CANDIDATES = 16
 
 ENCODER_SELF = "encoder self-attention"
 DECODER_SELF = "decoder self-attention"
@@ -87,8 +90,17 @@ def token_label(token: str) -> str:
 
 
 def held_out_input(task: Task, seed: int = 0) -> str:
-    """One held-out ("val") input of ``task``, the same for the same ``seed``."""
-    return task.examples("val", 1, seed=seed)[0][0]
+    """One held-out ("val") input of ``task``, the same for the same ``seed``.
+
+    For a language-model task (``kind == "lm"``) it is, of ``LM_CANDIDATES``
+    held-out prompts, the one with the most distinct visible characters: a
+    chunk of source code can be indentation alone, and a picture whose every
+    tick reads ␣ shows nothing.
+    """
+    if task.kind != "lm":
+        return task.examples("val", 1, seed=seed)[0][0]
+    prompts = [prompt for prompt, _ in task.examples("val", LM_CANDIDATES, seed=seed)]
+    return max(prompts, key=lambda p: len(set(p) - INVISIBLE))  # the first of the best
 
 
 @torch.no_grad()

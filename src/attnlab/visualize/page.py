@@ -9,7 +9,9 @@ two views:
 - a head view: query tokens on the left, key tokens on the right; hovering a query
   draws a line to every key, with width and opacity growing with the weight, and
   shades the keys by weight (the row's maximum is outlined);
-- a matrix view: an L x S table of cells shaded by weight, with a tooltip.
+- a matrix view: an L x S table of cells shaded by weight, with a tooltip; the
+  colour scale is shared by every head (0–1) unless ``<select id="scale">`` asks
+  for each head's own maximum (which makes a near-uniform head look confident).
 
 Stable DOM hooks (for tests and scripting): ``.query-token[data-index=i]``,
 ``.key-token[data-index=j]`` (with ``data-weight`` and class ``top`` on the row
@@ -30,7 +32,14 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ._common import TokensArg, as_maps, check_batch_index, resolve_labels, write_atomic
+from ._common import (
+    TokensArg,
+    as_maps,
+    check_batch_index,
+    display_name,
+    resolve_labels,
+    write_atomic,
+)
 
 #: Decimal places kept for the embedded weights.
 DECIMALS = 4
@@ -81,7 +90,8 @@ def attention_page(
         check_batch_index(batch_index, weights.shape[0])
         rounded = torch.round(weights[batch_index].double(), decimals=DECIMALS)  # (H, L, S)
         queries, keys = labels[name]
-        modules.append({"name": name, "queries": queries, "keys": keys,
+        modules.append({"name": name, "label": display_name(name), "queries": queries,
+                        "keys": keys,
                         "weights": rounded.tolist()})
     payload = json.dumps({"title": title, "batch_index": batch_index, "modules": modules},
                          separators=(",", ":"))

@@ -14,7 +14,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from ._common import check_head, select_layer
+from ._common import check_head, display_name, select_layer
 from .curves import write_curves
 from .heatmap import plot_attention, save_figure
 from .inspect import Inspection, held_out_input, inspect_run
@@ -112,7 +112,7 @@ def _what(inspection: Inspection, name: str | None, head: int | None) -> str:
     if name is None:
         return f"head {head} of every attention module"
     role = inspection.roles[name]
-    return f"{name} ({role}) · " + ("every head" if head is None else f"head {head}")
+    return f"{display_name(name)} ({role}) · " + ("every head" if head is None else f"head {head}")
 
 
 def _io(inspection: Inspection) -> str:

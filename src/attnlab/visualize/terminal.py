@@ -22,6 +22,7 @@ from ._common import (
     as_maps,
     check_batch_index,
     check_head,
+    display_name,
     resolve_labels,
     select_layer,
 )
@@ -164,7 +165,7 @@ def _layout(maps: Mapping[str, Tensor] | Tensor, tokens: TokensArg,
     weights = all_maps[name][batch_index, head]  # (L, S)
     top = float(weights.max()) or 1.0
 
-    header = _pack([name, f"· head {head} of {num_heads}"]
+    header = _pack([display_name(name), f"· head {head} of {num_heads}"]
                    + ([f"· batch {batch_index}"] if batch > 1 else [])
                    + [f"· {length} queries × {source} keys"], width)
     label_w = max(len("query"), *(len(_clean(q, _LABEL_WIDTH)) for q in queries))
