@@ -18,15 +18,22 @@ from ..registry import NORMS, POSITIONS
 class Embeddings(nn.Module):
     """Token (+ position, + token type) embeddings.
 
+    Args:
+        config: The model's configuration.
+        causal: Whether the attention these positions serve is causal (a ``bias``
+            scheme such as T5's buckets differs); default: not an encoder.
+        tokens: A token table to share (an encoder–decoder's decoder side).
+
     Shape:
         input_ids ``(B, L)`` -> ``(B, L, E)``.
     """
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, *, causal: bool | None = None,
+                 tokens: nn.Embedding | None = None) -> None:
         super().__init__()
         E = config.embed_dim
         self.config = config
-        self.tokens = nn.Embedding(config.vocab_size, E)
+        self.tokens = nn.Embedding(config.vocab_size, E) if tokens is None else tokens
         self.positions: nn.Module | None = None
         self.rotary: nn.Module | None = None
         self.alibi: nn.Module | None = None
@@ -36,9 +43,10 @@ class Embeddings(nn.Module):
                 self.positions = scheme(config.max_len, E)
             elif scheme.kind == "rotary":
                 self.rotary = scheme(config.resolved_head_dim, theta=config.rope_theta,
-                                     max_len=config.max_len)
+                                     max_len=config.max_len, rotary_dim=config.rotary_dim)
             else:
-                self.alibi = scheme(config.attention_heads, causal=config.arch != "encoder")
+                causal = config.arch != "encoder" if causal is None else causal
+                self.alibi = scheme(config.attention_heads, causal=causal)
         self.token_types = (nn.Embedding(config.type_vocab_size, E)
                             if config.type_vocab_size else None)
         self.norm = NORMS.get(config.norm)(E, eps=config.norm_eps) if config.embed_norm else None
@@ -61,7 +69,7 @@ class Embeddings(nn.Module):
 
     def attention_bias(self, L: int, S: int, dtype: torch.dtype,
                        device: torch.device) -> Tensor | None:
-        """ALiBi's ``(H, L, S)`` score bias, or None for other schemes."""
+        """The ``(H, L, S)`` score bias of a ``bias`` scheme (ALiBi, T5), or None for others."""
         if self.alibi is None:
             return None
         return self.alibi(L, S, device=device, dtype=dtype)
