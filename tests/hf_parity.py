@@ -52,8 +52,8 @@ def max_errors(hf: nn.Module, ours: nn.Module, ids: Tensor, masks: dict[str, Ten
             got = ours(ids, mask, *decoder.values()) if not decoder else \
                 ours(ids, decoder_input_ids=decoder["decoder_input_ids"], attention_mask=mask)
             assert got.shape == ref.shape, (got.shape, ref.shape)
-            real = torch.ones(ids.shape, dtype=torch.bool) if mask is None or decoder else \
-                mask.bool()
+            real = torch.ones(got.shape[:2], dtype=torch.bool) if mask is None or decoder \
+                else mask.bool()  # seq2seq: every target position is real
             errors[kind] = rel_error(got[real], ref[real])
     return errors
 
