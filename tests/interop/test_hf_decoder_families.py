@@ -1,4 +1,4 @@
-"""from_hf for the decoder LM families: Mistral, Qwen2, Gemma, Phi-3, GPT-NeoX, OPT.
+"""from_hf for the decoder LM families: GPT-2, Llama, Mistral, Qwen2, Gemma, Phi-3, GPT-NeoX, OPT.
 
 Each family is built from a tiny random config with odd sizes (and grouped-query
 heads where the family has them); norm gains and biases are drawn away from
@@ -33,6 +33,11 @@ OPT = dict(vocab_size=V, hidden_size=30, num_hidden_layers=2, ffn_dim=37, num_at
 
 # name -> (config class, LM class, base class, config kwargs)
 FAMILIES = {
+    "gpt2": ("GPT2Config", "GPT2LMHeadModel", "GPT2Model",
+             dict(vocab_size=V, n_positions=64, n_embd=36, n_layer=2, n_head=3, n_inner=37,
+                  bos_token_id=1, eos_token_id=2, pad_token_id=0, initializer_range=0.2)),
+    "llama": ("LlamaConfig", "LlamaForCausalLM", "LlamaModel",
+              {**LLAMA_LIKE, "num_key_value_heads": 2, "head_dim": 10}),
     "mistral": ("MistralConfig", "MistralForCausalLM", "MistralModel",
                 {**LLAMA_LIKE, "num_key_value_heads": 2, "sliding_window": 4}),
     "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", "Qwen2Model",
@@ -53,8 +58,8 @@ FAMILIES = {
                      {**OPT, "do_layer_norm_before": False}),
 }
 # HF computes rotary angles in float32 even for float64 models (measured ~1e-7);
-# OPT (no rotary) is float64 throughout.
-F64_TOL = {"opt": 1e-10, "opt_postnorm": 1e-10}
+# GPT-2 and OPT (no rotary) are float64 throughout.
+F64_TOL = {"gpt2": 1e-10, "opt": 1e-10, "opt_postnorm": 1e-10}
 # OPT counts positions over the real tokens; attnlab from the first column (see hf_opt)
 MASKS = {"opt": ("none", "right"), "opt_postnorm": ("none", "right")}
 
@@ -85,7 +90,7 @@ def test_logits_equal_transformers(name, dtype):
     assert max(errors.values()) <= tol, errors
 
 
-@pytest.mark.parametrize("name", ["mistral", "gemma", "gpt_neox", "opt"])
+@pytest.mark.parametrize("name", ["gpt2", "llama", "mistral", "gemma", "gpt_neox", "opt"])
 def test_base_model_returns_hidden_states(name):
     hf = make(name, base=True)
     body = from_hf(hf)
@@ -106,7 +111,8 @@ def test_greedy_generation_equals_transformers(name):
     greedy_equal(hf, lm, ids, n=10)  # 16 tokens: past Mistral's and Phi-3's windows
 
 
-@pytest.mark.parametrize("name", ["mistral", "qwen2", "gemma", "phi3", "gpt_neox", "opt"])
+@pytest.mark.parametrize(
+    "name", ["gpt2", "llama", "mistral", "qwen2", "gemma", "phi3", "gpt_neox", "opt"])
 def test_attention_maps_equal_transformers_eager(name):
     hf = make(name)
     lm = from_hf(hf)
