@@ -107,7 +107,7 @@ def test_attention_maps_equal_transformers_eager(name):
 def test_t5_bias_is_a_registered_scheme_per_side():
     model = from_hf(make("t5"))
     assert model.config.positions == "t5"
-    enc, dec = model.encoder.embed.alibi, model.decoder_embed.alibi
+    enc, dec = model.encoder.embed.score_bias, model.decoder_embed.score_bias
     assert (enc.causal, dec.causal) == (False, True)
     assert enc.embedding.weight.data_ptr() != dec.embedding.weight.data_ptr()
 

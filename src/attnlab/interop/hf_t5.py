@@ -60,9 +60,9 @@ def t5_table(config: ModelConfig) -> list[tuple[str, str]]:
     """The attnlab <- T5 key table."""
     table = [
         ("encoder.embed.tokens.weight", "shared.weight"),
-        ("encoder.embed.alibi.embedding.weight",
+        ("encoder.embed.score_bias.embedding.weight",
          "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"),
-        ("decoder_embed.alibi.embedding.weight",
+        ("decoder_embed.score_bias.embedding.weight",
          "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"),
         ("encoder.encoder.final_norm.weight", "encoder.final_layer_norm.weight"),
         ("decoder.final_norm.weight", "decoder.final_layer_norm.weight"),

@@ -2,8 +2,9 @@
 
 Positional schemes come in three kinds (``kind`` attribute of each class):
 ``absolute`` ones are added to the token embeddings here; ``rotary`` rotates
-queries and keys inside attention; ``bias`` (ALiBi) adds a distance penalty to
-the attention scores, built here by :meth:`Embeddings.attention_bias`.
+queries and keys inside attention; ``bias`` (ALiBi, T5's buckets) adds a
+distance-dependent term to the attention scores, built here by
+:meth:`Embeddings.attention_bias`.
 """
 
 import math
@@ -36,7 +37,7 @@ class Embeddings(nn.Module):
         self.tokens = nn.Embedding(config.vocab_size, E) if tokens is None else tokens
         self.positions: nn.Module | None = None
         self.rotary: nn.Module | None = None
-        self.alibi: nn.Module | None = None
+        self.score_bias: nn.Module | None = None
         if config.positions != "none":
             scheme = POSITIONS.get(config.positions)
             if scheme.kind == "absolute":
@@ -46,7 +47,7 @@ class Embeddings(nn.Module):
                                      max_len=config.max_len, rotary_dim=config.rotary_dim)
             else:
                 causal = config.arch != "encoder" if causal is None else causal
-                self.alibi = scheme(config.attention_heads, causal=causal)
+                self.score_bias = scheme(config.attention_heads, causal=causal)
         self.token_types = (nn.Embedding(config.type_vocab_size, E)
                             if config.type_vocab_size else None)
         self.norm = NORMS.get(config.norm)(E, eps=config.norm_eps) if config.embed_norm else None
@@ -70,6 +71,6 @@ class Embeddings(nn.Module):
     def attention_bias(self, L: int, S: int, dtype: torch.dtype,
                        device: torch.device) -> Tensor | None:
         """The ``(H, L, S)`` score bias of a ``bias`` scheme (ALiBi, T5), or None for others."""
-        if self.alibi is None:
+        if self.score_bias is None:
             return None
-        return self.alibi(L, S, device=device, dtype=dtype)
+        return self.score_bias(L, S, device=device, dtype=dtype)
