@@ -6,10 +6,9 @@ table has two extra leading rows (a fairseq legacy), so position ``p`` uses row
 ``p + 2``; the table loads with those rows dropped. The 350M model is post-norm
 (``do_layer_norm_before=False``), the others pre-norm.
 
-OPT counts positions over the real tokens of ``attention_mask``
-(``cumsum(mask) - 1``); attnlab counts them from the first column. The two
-agree without padding and with right padding (the tested cases); with left
-padding the real tokens of a padded row get other positions than in OPT.
+OPT numbers positions over the real tokens of ``attention_mask``
+(``cumsum(mask) - 1``), so a left-padded row starts at position 0 at its first
+real token: attnlab's ``learned_real`` positional scheme does the same.
 """
 
 from typing import Any
@@ -55,7 +54,7 @@ def opt_config(hf_config: Any) -> ModelConfig:
     return ModelConfig(
         arch="decoder", vocab_size=c["vocab_size"], embed_dim=E,
         num_layers=c["num_hidden_layers"], num_heads=c["num_attention_heads"],
-        ffn_dim=c["ffn_dim"], positions="learned", max_len=c["max_position_embeddings"],
+        ffn_dim=c["ffn_dim"], positions="learned_real", max_len=c["max_position_embeddings"],
         norm="layernorm", norm_eps=1e-5, prenorm=bool(c.get("do_layer_norm_before", True)),
         ffn="mlp", activation=activation(c["activation_function"], "activation_function"),
         bias=True, dropout=one_dropout(c, "dropout", "attention_dropout"), final_norm=True,

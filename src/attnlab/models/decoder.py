@@ -62,8 +62,9 @@ class DecoderLM(nn.Module):
         cfg = self.config
         check_ids("input_ids", input_ids, cfg.vocab_size, cfg.max_len, offset)
         B, L = input_ids.shape
-        x = self.embed(input_ids, offset=offset)  # (B, L, E)
-        mask = self_mask(self.embed, attention_mask, L, offset + L, x.dtype, x.device, B=B)
+        dtype = self.embed.tokens.weight.dtype  # the mask is checked before it numbers positions
+        mask = self_mask(self.embed, attention_mask, L, offset + L, dtype, input_ids.device, B=B)
+        x = self.embed(input_ids, offset=offset, attention_mask=attention_mask)  # (B, L, E)
         x = self.decoder(x, mask=mask, cache=cache)  # (B, L, E)
         return self.lm_head(x)  # (B, L, V)
 
@@ -134,6 +135,7 @@ class DecoderModel(nn.Module):
         cfg = self.config
         check_ids("input_ids", input_ids, cfg.vocab_size, cfg.max_len)
         B, L = input_ids.shape
-        x = self.embed(input_ids)  # (B, L, E)
-        mask = self_mask(self.embed, attention_mask, L, L, x.dtype, x.device, B=B)
+        dtype = self.embed.tokens.weight.dtype  # the mask is checked before it numbers positions
+        mask = self_mask(self.embed, attention_mask, L, L, dtype, input_ids.device, B=B)
+        x = self.embed(input_ids, attention_mask=attention_mask)  # (B, L, E)
         return self.decoder(x, mask=mask)  # (B, L, E)

@@ -55,11 +55,20 @@ class Embeddings(nn.Module):
         self.scale = math.sqrt(E) if config.embed_scale else 1.0
 
     def forward(self, input_ids: Tensor, *, offset: int = 0,
-                token_type_ids: Tensor | None = None) -> Tensor:
-        """Embed ``(B, L)`` ids whose first position is ``offset``."""
+                token_type_ids: Tensor | None = None,
+                attention_mask: Tensor | None = None) -> Tensor:
+        """Embed ``(B, L)`` ids whose first position is ``offset``.
+
+        ``attention_mask`` ``(B, offset + L)`` (1 = real token) numbers the positions
+        of a scheme that counts real tokens only (``learned_real``); others ignore it.
+        """
         x = self.tokens(input_ids) * self.scale  # (B, L, E)
         if self.positions is not None:
-            x = self.positions(x, offset=offset)
+            if attention_mask is not None and getattr(self.positions, "counts_real_tokens", False):
+                positions = self.positions.from_mask(attention_mask, offset)  # (B, L)
+                x = self.positions(x, positions=positions.to(x.device))
+            else:
+                x = self.positions(x, offset=offset)
         if self.token_types is not None:
             if token_type_ids is None:
                 token_type_ids = torch.zeros_like(input_ids)
