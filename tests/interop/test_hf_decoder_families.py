@@ -12,6 +12,7 @@ import torch
 
 from hf_parity import (
     attention_maps_equal,
+    float64_throughout,
     greedy_equal,
     ids_and_masks,
     max_errors,
@@ -86,6 +87,15 @@ def test_logits_equal_transformers(name, dtype):
     tol = 1e-5 if dtype == torch.float32 else F64_TOL.get(name, 1e-6)
     errors = max_errors(hf, lm, ids, masks)
     assert max(errors.values()) <= tol, errors
+
+
+@pytest.mark.parametrize("name", ["llama", "mistral", "qwen2", "gemma", "phi3", "gpt_neox"])
+def test_float64_exact_once_transformers_float32_steps_run_in_float64(name):
+    hf = float64_throughout(make(name).double())
+    lm = from_hf(hf)
+    ids, masks = masks_for(name)
+    errors = max_errors(hf, lm, ids, masks)
+    assert max(errors.values()) <= 1e-10, errors
 
 
 @pytest.mark.parametrize("name", ["gpt2", "llama", "mistral", "gemma", "gpt_neox", "opt"])

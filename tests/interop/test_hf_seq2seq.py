@@ -3,7 +3,13 @@
 import pytest
 import torch
 
-from hf_parity import attention_maps_equal, ids_and_masks, max_errors, randomize
+from hf_parity import (
+    attention_maps_equal,
+    float64_throughout,
+    ids_and_masks,
+    max_errors,
+    randomize,
+)
 
 transformers = pytest.importorskip("transformers")
 
@@ -65,6 +71,15 @@ def test_logits_equal_transformers(name, dtype):
     tol = 1e-5 if dtype == torch.float32 else F64_TOL.get(name, 1e-10)
     errors = max_errors(hf, model, ids, masks, decoder_input_ids=target())
     assert max(errors.values()) <= tol, errors
+
+
+@pytest.mark.parametrize("name", ["t5", "t5_gated_untied"])
+def test_t5_float64_exact_once_its_norm_runs_in_float64(name):
+    hf = float64_throughout(make(name).double())
+    model = from_hf(hf)
+    ids, masks = ids_and_masks(V - 1)
+    errors = max_errors(hf, model, ids, masks, decoder_input_ids=target())
+    assert max(errors.values()) <= 1e-10, errors
 
 
 @pytest.mark.parametrize("name", FAMILIES)
