@@ -23,6 +23,7 @@ from ._validate import (
 from .registry import ATTENTION, FFNS, NORMS, POSITIONS
 
 ARCHS = ("encoder", "decoder", "encoder-decoder")
+RESIDUALS = ("sequential", "parallel")
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,14 @@ class ModelConfig:
         cross_attention: Decoder's cross-attention mechanism (registry name).
         positions: ``"sinusoidal"``, ``"learned"``, ``"rotary"``, ``"alibi"`` or ``"none"``.
         rope_theta: Rotary base.
+        rotary_dim: Rotate only the first ``rotary_dim`` features of each head
+            (GPT-NeoX's partial rotary); default the whole head.
         max_len: Longest sequence (absolute positions and generation limit).
         norm: ``"layernorm"`` or ``"rmsnorm"``.
         norm_eps: Norm epsilon.
         prenorm: Pre-norm (GPT-2, Llama) if True, post-norm (original, BERT) if False.
+        residual: ``"sequential"`` (attention, then feed-forward) or ``"parallel"``
+            (both read the same input and add to it: GPT-J, GPT-NeoX; pre-norm only).
         ffn: ``"mlp"`` or ``"swiglu"``.
         activation: MLP activation (``relu``, ``gelu``, ``gelu_tanh``, ``silu``).
         bias: Biases in attention and feed-forward projections.
@@ -75,10 +80,12 @@ class ModelConfig:
     cross_attention: str = "multihead"
     positions: str = "learned"
     rope_theta: float = 10000.0
+    rotary_dim: int | None = None
     max_len: int = 512
     norm: str = "layernorm"
     norm_eps: float = 1e-5
     prenorm: bool = True
+    residual: str = "sequential"
     ffn: str = "mlp"
     activation: str = "gelu"
     bias: bool = True
@@ -98,7 +105,7 @@ class ModelConfig:
             check_bool(name, getattr(self, name))
         for name in ("vocab_size", "embed_dim", "num_layers", "num_heads", "max_len"):
             check_int(name, getattr(self, name), minimum=1)
-        for name in ("num_kv_heads", "head_dim", "ffn_dim", "window"):
+        for name in ("num_kv_heads", "head_dim", "ffn_dim", "window", "rotary_dim"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), minimum=1)
         check_int("type_vocab_size", self.type_vocab_size, minimum=0)
@@ -116,11 +123,17 @@ class ModelConfig:
         check_float("norm_eps", self.norm_eps, minimum=0.0)
         check_float("embed_std", self.embed_std, minimum=0.0, min_inclusive=False)
         check_float("dropout", self.dropout, minimum=0.0, maximum=1.0, max_inclusive=False)
-        if self.positions == "rotary" and self.resolved_head_dim % 2:
-            raise ValueError(
-                f"positions='rotary' needs an even head_dim, got head_dim={self.resolved_head_dim}"
-            )
-        if self.positions in ("rotary", "alibi") and self.attention in ("additive", "simple"):
+        check_choice("residual", self.residual, RESIDUALS)
+        if self.residual == "parallel" and (not self.prenorm or self.arch == "encoder-decoder"):
+            raise ValueError(f"residual='parallel' needs prenorm=True and no cross-attention, "
+                             f"got prenorm={self.prenorm}, arch={self.arch!r}")
+        rotated = self.resolved_head_dim if self.rotary_dim is None else self.rotary_dim
+        if self.positions == "rotary" and rotated > self.resolved_head_dim:
+            raise ValueError(f"rotary_dim={rotated} exceeds head_dim={self.resolved_head_dim}")
+        if self.positions == "rotary" and rotated % 2:
+            what = "head_dim" if self.rotary_dim is None else "rotary_dim"
+            raise ValueError(f"positions='rotary' needs an even {what}, got {what}={rotated}")
+        if self.positions in ("rotary", "alibi", "t5") and self.attention in ("additive", "simple"):
             raise ValueError(
                 f"positions={self.positions!r} acts inside dot-product attention; "
                 f"attention={self.attention!r} cannot use it (choose sinusoidal or learned)"

@@ -7,6 +7,7 @@ import pytest
 
 from attnlab.cli.main import main
 from attnlab.cli.models import sections
+from attnlab.interop.hf import ARCHITECTURES
 from attnlab.registry import ATTENTION, FFNS, NORMS, POSITIONS, PRESETS, TASKS
 from attnlab.training.mechanisms import MODELS
 
@@ -15,6 +16,8 @@ def _expected_rows():
     rows = [(name, choice.help) for name, choice in MODELS.items()]
     for registry in (ATTENTION, TASKS, POSITIONS, NORMS, FFNS, PRESETS):
         rows += [(entry.name, entry.help) for entry in registry.entries()]
+    rows += [(arch.model_type, f"{', '.join(arch.heads)}: {arch.features}")
+             for arch in ARCHITECTURES.values()]
     return rows
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from interop_helpers import rel_error
+from interop_helpers import batch, rel_error
 
 transformers = pytest.importorskip("transformers")
 
@@ -81,7 +81,13 @@ def test_unsupported_options_raise(overrides, message):
         bert_config({**config, **overrides})
 
 
-def test_unsupported_bert_head_raises_type_error():
-    masked_lm = transformers.BertForMaskedLM(transformers.BertConfig(**SIZES))
-    with pytest.raises(TypeError, match=r"from_hf supports BertModel.*got .*BertForMaskedLM"):
+def test_unsupported_bert_head_names_its_supported_base():
+    masked_lm = transformers.BertForMaskedLM(transformers.BertConfig(**SIZES)).eval()
+    with pytest.raises(TypeError, match=r"from_hf supports .*BertModel.*got .*BertForMaskedLM; "
+                                        r"it wraps a supported BertModel: from_hf\(model.bert\)"):
         from_hf(masked_lm)
+    encoder = from_hf(masked_lm.bert)  # the advice works
+    ids, mask = batch()
+    with torch.no_grad():
+        ref = masked_lm.bert(ids, attention_mask=mask).last_hidden_state
+        assert rel_error(encoder(ids, mask)[mask.bool()], ref[mask.bool()]) <= 1e-5

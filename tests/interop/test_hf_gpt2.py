@@ -103,9 +103,10 @@ def test_unsupported_options_raise(overrides, message):
 
 
 def test_unsupported_model_class_lists_supported():
-    headless = transformers.GPT2Model(transformers.GPT2Config(**SIZES))
-    with pytest.raises(TypeError, match=r"BertModel, GPT2LMHeadModel, LlamaForCausalLM.*"
-                                        r"GPT2Model"):
-        from_hf(headless)
+    head = transformers.GPT2ForSequenceClassification(transformers.GPT2Config(**SIZES))
+    with pytest.raises(TypeError, match=r"BertModel, .*GPT2LMHeadModel, GPT2Model, .*"
+                                        r"LlamaForCausalLM.*got .*GPT2ForSequenceClassification; "
+                                        r"it wraps a supported GPT2Model"):
+        from_hf(head)
     with pytest.raises(TypeError, match="got torch.nn.modules.linear.Linear"):
         from_hf(nn.Linear(2, 2))

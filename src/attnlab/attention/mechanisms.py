@@ -72,6 +72,13 @@ def _mqa(embed_dim, num_heads, *, kdim=None, num_kv_heads=None, **kw):
     return MultiHeadAttention(embed_dim, num_heads, num_kv_heads=1, kdim=kdim, vdim=kdim, **kw)
 
 
+@ATTENTION.register("qkv_bias", help="multi-head attention, biases on q/k/v only (Qwen2)")
+def _qkv_bias(embed_dim, num_heads, *, kdim=None, bias=True, **kw):  # bias: fixed by the design
+    mha = MultiHeadAttention(embed_dim, num_heads, kdim=kdim, vdim=kdim, bias=True, **kw)
+    mha.out_proj = nn.Linear(mha.out_proj.in_features, embed_dim, bias=False)
+    return mha
+
+
 @ATTENTION.register("local", help="sliding-window multi-head attention (window 8 by default)")
 def _local(embed_dim, num_heads, *, kdim=None, window=None, **kw):
     return MultiHeadAttention(embed_dim, num_heads, kdim=kdim, vdim=kdim,

@@ -1,4 +1,4 @@
-"""Position-wise feed-forward blocks: MLP (GPT-2 / BERT) and SwiGLU (Llama).
+"""Position-wise feed-forward blocks: MLP (GPT-2 / BERT), SwiGLU (Llama), GeGLU (Gemma, T5 v1.1).
 
 Shape letters: E model dimension, F hidden dimension; ``*`` any leading dims.
 """
@@ -128,6 +128,8 @@ class SwiGLU(nn.Module):
         torch.Size([2, 3, 6])
     """
 
+    gate_activation = "silu"
+
     def __init__(self, embed_dim: int, hidden_dim: int, *, bias: bool = False,
                  dropout: float | int = 0.0) -> None:
         super().__init__()
@@ -153,5 +155,26 @@ class SwiGLU(nn.Module):
         """
         check_tensor("x", x, min_ndim=1)
         check_last_dim("x", x, self.embed_dim, "embed_dim")
-        hidden = F.silu(self.gate_proj(x)) * self.up_proj(x)  # (*, F)
-        return self.dropout(self.down_proj(hidden))  # (*, E)
+        gate = ACTIVATIONS[self.gate_activation](self.gate_proj(x))  # (*, F)
+        return self.dropout(self.down_proj(gate * self.up_proj(x)))  # (*, E)
+
+
+class GeGLU(SwiGLU):
+    r"""Gated feed-forward block with a GELU (tanh approximation) gate: GeGLU.
+
+    .. math::
+        y = \mathrm{down}(\mathrm{gelu_{tanh}}(\mathrm{gate}(x)) \odot \mathrm{up}(x))
+
+    Gemma's MLP (``gelu_pytorch_tanh``) and T5 v1.1's ``gated-gelu`` (``gelu_new``,
+    with ``wi_0`` = gate, ``wi_1`` = up, ``wo`` = down). Same parameters as
+    :class:`SwiGLU`.
+
+    Reference: Shazeer, "GLU Variants Improve Transformer", 2020.
+
+    Example:
+        >>> import torch
+        >>> GeGLU(6, 16)(torch.zeros(2, 3, 6)).shape
+        torch.Size([2, 3, 6])
+    """
+
+    gate_activation = "gelu_tanh"

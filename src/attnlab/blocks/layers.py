@@ -5,6 +5,10 @@ Each sub-block is wrapped in a residual connection and a norm, either
 * **pre-norm** (GPT-2, Llama): ``x = x + f(norm(x))`` — stable for deep stacks, or
 * **post-norm** (Vaswani et al. 2017, BERT): ``x = norm(x + f(x))``.
 
+With ``residual="parallel"`` (GPT-J, GPT-NeoX/Pythia) self-attention and the
+feed-forward both read the layer's input and their outputs are added together:
+``x = x + attn(norm1(x)) + ffn(norm2(x))`` — one residual step instead of two.
+
 An encoder layer has self-attention and a feed-forward; a decoder layer has
 causal self-attention, then cross-attention to the encoder's output (when
 ``cross=True``), then a feed-forward.
@@ -38,6 +42,7 @@ class TransformerLayer(nn.Module):
         super().__init__()
         E, H = config.embed_dim, config.num_heads
         self.prenorm = config.prenorm
+        self.parallel = config.residual == "parallel"
         self.self_attn = build(
             config.attention, E, H, causal=causal, dropout=config.dropout, window=config.window,
             rotary=rotary, bias=config.bias, num_kv_heads=config.num_kv_heads,
@@ -81,6 +86,9 @@ class TransformerLayer(nn.Module):
             cross_cache: Cross-attention :class:`KVCache` (holds the projected memory).
         """
         kwargs = {"mask": mask} if cache is None else {"mask": mask, "cache": cache}
+        if self.parallel:  # pre-norm (checked by ModelConfig); no cross-attention in such models
+            attn = self.self_attn(self.self_norm(x), **kwargs)  # (B, L, E)
+            return x + self.dropout(attn) + self.dropout(self.ffn(self.ffn_norm(x)))
         x = self._residual(x, self.self_norm, lambda h: self.self_attn(h, **kwargs))
         if self.cross_attn is not None and self.cross_norm is not None:
             if memory is None:

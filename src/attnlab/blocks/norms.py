@@ -130,3 +130,42 @@ class RMSNorm(nn.Module):
     def extra_repr(self) -> str:
         """Summarise the constructor arguments for ``repr``."""
         return f"{self.dim}, eps={self.eps}"
+
+
+class OffsetRMSNorm(RMSNorm):
+    r"""RMSNorm whose gain is ``1 + weight``: Gemma's norm (Gemma Team, 2024).
+
+    .. math::
+        y = \frac{x}{\sqrt{\mathrm{mean}(x^2) + \epsilon}} \odot (1 + w)
+
+    ``weight`` starts at zero, so a fresh norm is the plain RMS normalisation.
+    Unlike :class:`RMSNorm`, the gain is applied before casting back to the
+    input dtype, in the order of Hugging Face's ``GemmaRMSNorm``, whose
+    ``weight`` loads unchanged.
+
+    Args:
+        dim: Size E of the normalised last dimension.
+        eps: Added to the mean square for stability.
+
+    Shape:
+        - x: ``(*, E)``.
+        - output: same as ``x``.
+
+    Example:
+        >>> norm = OffsetRMSNorm(4)
+        >>> norm(torch.tensor([[3.0, -3.0, 6.0, 0.0]])).pow(2).mean().item()
+        1.0
+    """
+
+    def __init__(self, dim: int, *, eps: float | int = 1e-6) -> None:
+        super().__init__(dim, eps=eps)
+        nn.init.zeros_(self.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise ``x`` over its last dimension and scale by ``1 + weight``."""
+        check_tensor("x", x, min_ndim=1)
+        check_last_dim("x", x, self.dim, "dim")
+        compute = torch.float64 if x.dtype == torch.float64 else torch.float32
+        y = x.to(compute)
+        y = y * torch.rsqrt(y.pow(2).mean(dim=-1, keepdim=True) + self.eps)  # (*, E)
+        return (y * (1.0 + self.weight.to(compute))).to(x.dtype)

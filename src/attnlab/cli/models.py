@@ -2,7 +2,8 @@
 
 Prints the ``--model`` mechanisms the trainer knows, then every registry of
 :mod:`attnlab.registry`: attention mechanisms, tasks, positional schemes, norms,
-feed-forward blocks and model presets. A name registered anywhere shows up here
+feed-forward blocks and model presets, and the Hugging Face architectures
+``attnlab.interop.from_hf`` converts. A name registered anywhere shows up here
 with no edit to this file.
 """
 
@@ -24,6 +25,7 @@ def sections() -> list[tuple[str, list[tuple[str, str]]]]:
     """The listing: ``(title, [(name, help), ...])`` per section."""
     import attnlab.config  # noqa: F401  (fills ATTENTION, POSITIONS, NORMS, FFNS)
     import attnlab.models  # noqa: F401  (fills PRESETS)
+    from attnlab.interop.hf import ARCHITECTURES
     from attnlab.registry import ATTENTION, FFNS, NORMS, POSITIONS, PRESETS, TASKS
     from attnlab.training.mechanisms import MODELS
 
@@ -39,6 +41,9 @@ def sections() -> list[tuple[str, list[tuple[str, str]]]]:
         ("norms (attnlab.registry.NORMS)", rows(NORMS)),
         ("feed-forward blocks (attnlab.registry.FFNS)", rows(FFNS)),
         ("model presets (attnlab.registry.PRESETS)", rows(PRESETS)),
+        ("Hugging Face architectures (attnlab.interop.from_hf)",
+         [(arch.model_type, f"{', '.join(arch.heads)}: {arch.features}")
+          for arch in ARCHITECTURES.values()]),
     ]
 
 

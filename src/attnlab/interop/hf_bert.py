@@ -86,14 +86,16 @@ def bert_config(hf_config: Any) -> ModelConfig:
     )
 
 
-def from_bert(model: nn.Module) -> TransformerEncoder:
+def from_bert(model: nn.Module, head: str = "base") -> TransformerEncoder:
     """Build the ``TransformerEncoder`` equal to a Hugging Face ``BertModel``.
 
     Its ``forward(input_ids, attention_mask=None, *, token_type_ids=None)``
-    returns BERT's ``last_hidden_state``.
+    returns BERT's ``last_hidden_state``. For a task model (``BertForMaskedLM``...)
+    convert its base, ``model.bert``.
 
     Args:
         model: The ``BertModel``.
+        head: ``"base"`` (the only head converted).
 
     Returns:
         The attnlab encoder, in ``model``'s dtype, device and train/eval mode.
@@ -102,6 +104,8 @@ def from_bert(model: nn.Module) -> TransformerEncoder:
         ValueError: For unsupported options (see :func:`bert_config`) or weights
             that do not fit the table.
     """
+    if head != "base":
+        raise ValueError(f"BERT converts as a base model (hidden states), got head={head!r}")
     config = bert_config(model.config)
     table = bert_table(token_types=config.type_vocab_size > 0)
     encoder = build(TransformerEncoder, config, model, model.state_dict(), table,

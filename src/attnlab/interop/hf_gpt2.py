@@ -1,4 +1,4 @@
-"""Hugging Face GPT-2 (``GPT2LMHeadModel``) -> attnlab ``DecoderLM``.
+"""Hugging Face GPT-2 (``GPT2LMHeadModel``, ``GPT2Model``) -> ``DecoderLM``/``DecoderModel``.
 
 GPT-2 (Radford et al. 2019) is a pre-norm decoder with learned absolute
 positions, LayerNorm, a GELU (tanh approximation) MLP, biases everywhere, a
@@ -17,8 +17,7 @@ from typing import Any
 from torch import nn
 
 from ..config import ModelConfig
-from ..models.decoder import DecoderLM
-from .hf import activation, as_dict, build, one_dropout, reject
+from .hf import activation, as_dict, base_state, build_decoder, one_dropout, reject
 from .state_dict import split_fused
 
 H = "transformer.h.{i}."
@@ -42,7 +41,6 @@ TABLE = [
     ("decoder.final_norm.weight", "transformer.ln_f.weight"),
     ("decoder.final_norm.bias", "transformer.ln_f.bias"),
 ]
-UNTIED_HEAD = [("lm_head.weight", "lm_head.weight")]
 
 # Conv1D weights, stored (in, out)
 TRANSPOSED = {f"{H}attn.c_attn.weight:{p}" for p in ("q", "k", "v")} | {
@@ -83,11 +81,12 @@ def gpt2_config(hf_config: Any) -> ModelConfig:
     )
 
 
-def from_gpt2(model: nn.Module) -> DecoderLM:
-    """Build the ``DecoderLM`` equal to a Hugging Face ``GPT2LMHeadModel``.
+def from_gpt2(model: nn.Module, head: str = "lm") -> nn.Module:
+    """Build the attnlab model equal to a Hugging Face ``GPT2LMHeadModel`` or ``GPT2Model``.
 
     Args:
-        model: The ``GPT2LMHeadModel``.
+        model: The ``GPT2LMHeadModel`` (``head="lm"``) or ``GPT2Model`` (``head="base"``).
+        head: What to return: logits (``DecoderLM``) or hidden states (``DecoderModel``).
 
     Returns:
         The attnlab model, in ``model``'s dtype, device and train/eval mode.
@@ -97,12 +96,8 @@ def from_gpt2(model: nn.Module) -> DecoderLM:
             that do not fit the table.
     """
     config = gpt2_config(model.config)
-    source = split_fused(model.state_dict(), f"{H}attn.c_attn.weight", ("q", "k", "v"), dim=1)
+    source = base_state(model, head, "transformer.")
+    source = split_fused(source, f"{H}attn.c_attn.weight", ("q", "k", "v"), dim=1)
     source = split_fused(source, f"{H}attn.c_attn.bias", ("q", "k", "v"))
-    tied = config.tie_embeddings
-    table = TABLE if tied else TABLE + UNTIED_HEAD
-    ignored = IGNORED + (["lm_head.weight"] if tied else [])
-    lm = build(DecoderLM, config, model, source, table, transpose=TRANSPOSED,
-               ignore_source=ignored)
-    assert isinstance(lm, DecoderLM)
-    return lm
+    return build_decoder(model, head, config, source, TABLE, transpose=TRANSPOSED,
+                         ignore_source=IGNORED)

@@ -1,4 +1,4 @@
-"""Hugging Face Llama (``LlamaForCausalLM``) -> attnlab ``DecoderLM``.
+"""Hugging Face Llama (``LlamaForCausalLM``, ``LlamaModel``) -> ``DecoderLM``/``DecoderModel``.
 
 Llama (Touvron et al. 2023) is a pre-norm decoder with RMSNorm, rotary
 positions (the "rotate half" layout, which attnlab's ``RotaryEmbedding``
@@ -13,19 +13,17 @@ from typing import Any
 from torch import nn
 
 from ..config import ModelConfig
-from ..models.decoder import DecoderLM
-from .hf import as_dict, build, reject
+from .hf import as_dict, base_state, build_decoder, reject
 
 M = "model.layers.{i}."
 L = "decoder.layers.{i}."
 
 
-def llama_table(*, bias: bool, tied: bool) -> list[tuple[str, str]]:
-    """The attnlab <- Llama key table.
+def llama_table(*, bias: bool) -> list[tuple[str, str]]:
+    """The attnlab <- Llama key table (without the output head).
 
     Args:
         bias: Whether the projections have biases (``attention_bias``/``mlp_bias``).
-        tied: Whether the output head is the token embedding.
 
     Returns:
         ``(attnlab key, Llama key)`` pairs with ``{i}`` layer templates.
@@ -42,23 +40,23 @@ def llama_table(*, bias: bool, tied: bool) -> list[tuple[str, str]]:
         (f"{L}ffn_norm.weight", f"{M}post_attention_layernorm.weight"),
         ("decoder.final_norm.weight", "model.norm.weight"),
     ]
-    if not tied:
-        table.append(("lm_head.weight", "lm_head.weight"))
     return table
 
 
-def rope_theta(c: dict[str, Any]) -> float:
-    """The rotary base from ``rope_parameters`` (transformers 5) or ``rope_theta`` (4.x).
+def rope_settings(c: dict[str, Any], head_dim: int) -> tuple[float, int | None]:
+    """The rotary base and rotated width from ``rope_parameters`` (transformers 5) or 4.x keys.
 
     Args:
-        c: The Llama config as a dict.
+        c: The config as a dict.
+        head_dim: The head width D.
 
     Returns:
-        ``theta``, the base of the rotary frequencies.
+        ``(theta, rotary_dim)``: ``rotary_dim`` is None when the whole head
+        rotates, else ``int(D * partial_rotary_factor)`` (as Hugging Face rounds).
 
     Raises:
         ValueError: If the RoPE type is not ``"default"`` (linear, dynamic, YaRN,
-            Llama-3 scaling...) or only part of each head is rotated.
+            Llama-3, longrope scaling...).
     """
     params = dict(c.get("rope_parameters") or c.get("rope_scaling") or {})
     kind = params.get("rope_type", params.get("type", "default"))
@@ -66,29 +64,53 @@ def rope_theta(c: dict[str, Any]) -> float:
         raise ValueError(f"rope type {kind!r} is not supported (only 'default' RoPE); "
                          f"got rope parameters {params}")
     factor = params.get("partial_rotary_factor", c.get("partial_rotary_factor", 1.0))
-    if factor != 1.0:
+    theta = float(params.get("rope_theta", c.get("rope_theta", 10000.0)))
+    return theta, None if factor == 1.0 else int(head_dim * factor)
+
+
+def rope_theta(c: dict[str, Any]) -> float:
+    """The rotary base of a model that rotates whole heads (Llama and kin).
+
+    Args:
+        c: The config as a dict.
+
+    Returns:
+        ``theta``, the base of the rotary frequencies.
+
+    Raises:
+        ValueError: If the RoPE type is not ``"default"`` or only part of each
+            head is rotated (``partial_rotary_factor``).
+    """
+    theta, rotary_dim = rope_settings(c, 2)
+    if rotary_dim is not None:
+        factor = dict(c.get("rope_parameters") or {}).get(
+            "partial_rotary_factor", c.get("partial_rotary_factor"))
         raise ValueError(f"partial_rotary_factor={factor} is not supported (only 1.0)")
-    return float(params.get("rope_theta", c.get("rope_theta", 10000.0)))
+    return theta
 
 
-def llama_config(hf_config: Any) -> ModelConfig:
+def llama_config(hf_config: Any, *, hidden_act: str = "silu") -> ModelConfig:
     """Translate a ``LlamaConfig`` (or its dict) into a :class:`ModelConfig`.
+
+    Mistral, Qwen2, Gemma and Phi-3 start from this translation and change what
+    differs (their modules say what).
 
     Args:
         hf_config: ``transformers.LlamaConfig`` or ``config.to_dict()``.
+        hidden_act: The feed-forward activation the family must have.
 
     Returns:
         A decoder ``ModelConfig``: rotary, RMSNorm, SwiGLU, pre-norm.
 
     Raises:
         ValueError: For options attnlab does not reproduce: RoPE scaling,
-            ``hidden_act`` other than ``silu``, ``attention_bias != mlp_bias``
+            ``hidden_act`` other than the family's, ``attention_bias != mlp_bias``
             (attnlab has one ``bias`` switch), ``attention_dropout != 0`` (attnlab's
             one dropout rate would also drop residuals).
     """
     c = as_dict(hf_config)
     # HF drops attention weights only; attnlab's one rate also drops residuals
-    reject(c, hidden_act="silu", attention_dropout=0.0)
+    reject(c, hidden_act=hidden_act, attention_dropout=0.0)
     bias = bool(c.get("attention_bias", False))
     if bool(c.get("mlp_bias", False)) != bias:
         raise ValueError(f"attention_bias={c.get('attention_bias')} and mlp_bias="
@@ -106,11 +128,12 @@ def llama_config(hf_config: Any) -> ModelConfig:
     )
 
 
-def from_llama(model: nn.Module) -> DecoderLM:
-    """Build the ``DecoderLM`` equal to a Hugging Face ``LlamaForCausalLM``.
+def from_llama(model: nn.Module, head: str = "lm") -> nn.Module:
+    """Build the attnlab model equal to a Hugging Face ``LlamaForCausalLM`` or ``LlamaModel``.
 
     Args:
-        model: The ``LlamaForCausalLM``.
+        model: The ``LlamaForCausalLM`` (``head="lm"``) or ``LlamaModel`` (``head="base"``).
+        head: What to return: logits (``DecoderLM``) or hidden states (``DecoderModel``).
 
     Returns:
         The attnlab model, in ``model``'s dtype, device and train/eval mode.
@@ -120,9 +143,5 @@ def from_llama(model: nn.Module) -> DecoderLM:
             that do not fit the table.
     """
     config = llama_config(model.config)
-    tied = config.tie_embeddings
-    table = llama_table(bias=config.bias, tied=tied)
-    ignored = ["lm_head.weight"] if tied else []
-    lm = build(DecoderLM, config, model, model.state_dict(), table, ignore_source=ignored)
-    assert isinstance(lm, DecoderLM)
-    return lm
+    return build_decoder(model, head, config, base_state(model, head, "model."),
+                         llama_table(bias=config.bias))

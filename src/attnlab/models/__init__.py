@@ -2,9 +2,10 @@
 
 from ..config import ModelConfig
 from ..registry import PRESETS
-from .decoder import DecoderLM
+from .decoder import DecoderLM, DecoderModel
 from .encoder import TransformerEncoder
 from .seq2seq import EncoderDecoder
+from .seq2seq_lm import Seq2SeqLM
 
 ARCHITECTURES = {"encoder": TransformerEncoder, "decoder": DecoderLM,
                  "encoder-decoder": EncoderDecoder}
@@ -27,5 +28,5 @@ PRESETS.register("transformer", ModelConfig(arch="encoder-decoder", positions="s
                                             prenorm=False, activation="relu", embed_scale=True),
                  help="the original encoder-decoder (Vaswani et al. 2017)")
 
-__all__ = ["ARCHITECTURES", "DecoderLM", "EncoderDecoder", "ModelConfig", "TransformerEncoder",
-           "build_model"]
+__all__ = ["ARCHITECTURES", "DecoderLM", "DecoderModel", "EncoderDecoder", "ModelConfig",
+           "Seq2SeqLM", "TransformerEncoder", "build_model"]

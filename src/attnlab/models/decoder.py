@@ -1,4 +1,4 @@
-"""A decoder-only language model (GPT-, Llama-like) with generation.
+"""A decoder-only language model (GPT-, Llama-like) with generation, and its body alone.
 
 Tokens are embedded, run through causal layers, normed, and projected back to
 the vocabulary: ``logits[b, t]`` scores the token after ``input_ids[b, :t+1]``
@@ -63,8 +63,9 @@ class DecoderLM(nn.Module):
         offset = 0 if cache is None else len(cache[0])
         check_ids("input_ids", input_ids, cfg.vocab_size, cfg.max_len, offset)
         B, L = input_ids.shape
-        x = self.embed(input_ids, offset=offset)  # (B, L, E)
-        mask = self_mask(self.embed, attention_mask, L, offset + L, x.dtype, x.device, B=B)
+        dtype = self.embed.tokens.weight.dtype  # the mask is checked before it numbers positions
+        mask = self_mask(self.embed, attention_mask, L, offset + L, dtype, input_ids.device, B=B)
+        x = self.embed(input_ids, offset=offset, attention_mask=attention_mask)  # (B, L, E)
         x = self.decoder(x, mask=mask, cache=cache)  # (B, L, E)
         return self.lm_head(x)  # (B, L, V)
 
@@ -102,3 +103,40 @@ class DecoderLM(nn.Module):
                                eos_id=eos_id, generator=generator)
         finally:
             self.train(was_training)
+
+
+class DecoderModel(nn.Module):
+    """The body of a :class:`DecoderLM` without the output head: causal hidden states.
+
+    What Hugging Face's base classes (``GPT2Model``, ``LlamaModel``...) return:
+    the last layer's output after the final norm, one vector per token.
+
+    Args:
+        config: A :class:`~attnlab.config.ModelConfig` (``arch="decoder"``).
+
+    Example:
+        >>> import torch
+        >>> from attnlab.config import ModelConfig
+        >>> body = DecoderModel(ModelConfig(vocab_size=11, embed_dim=12, num_heads=3))
+        >>> body(torch.tensor([[1, 2, 3]])).shape
+        torch.Size([1, 3, 12])
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if not isinstance(config, ModelConfig):
+            raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
+        self.config = config
+        self.embed = Embeddings(config)
+        self.decoder = LayerStack(config, causal=True, rotary=self.embed.rotary)
+        init_weights(self, config)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """Hidden states ``(B, L, E)``; ``attention_mask`` ``(B, L)`` 1/True = real token."""
+        cfg = self.config
+        check_ids("input_ids", input_ids, cfg.vocab_size, cfg.max_len)
+        B, L = input_ids.shape
+        dtype = self.embed.tokens.weight.dtype  # the mask is checked before it numbers positions
+        mask = self_mask(self.embed, attention_mask, L, L, dtype, input_ids.device, B=B)
+        x = self.embed(input_ids, attention_mask=attention_mask)  # (B, L, E)
+        return self.decoder(x, mask=mask)  # (B, L, E)

@@ -28,7 +28,7 @@ class TransformerEncoder(nn.Module):
     def __init__(self, config: ModelConfig, embed: Embeddings | None = None) -> None:
         super().__init__()
         self.config = config
-        self.embed = Embeddings(config) if embed is None else embed
+        self.embed = Embeddings(config, causal=False) if embed is None else embed
         self.encoder = LayerStack(config, causal=False, rotary=self.embed.rotary)
         if embed is None:
             init_weights(self, config)

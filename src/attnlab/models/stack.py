@@ -101,7 +101,7 @@ def padding_bias(attention_mask: Tensor | None, B: int, S: int, name: str) -> Te
 def self_mask(embed: Embeddings, attention_mask: Tensor | None, L: int, S: int,
               dtype: torch.dtype, device: torch.device, name: str = "attention_mask",
               B: int = 1) -> Tensor | None:
-    """The self-attention mask: padding merged with the ALiBi bias (if any)."""
+    """The self-attention mask: padding merged with the positional score bias, if any."""
     padding = padding_bias(attention_mask, B, S, name)
     return merge_masks(padding, embed.attention_bias(L, S, dtype, device))
 

@@ -6,7 +6,8 @@ or ``"bias"`` (added to attention scores).
 """
 
 from attnlab.positional.alibi import AlibiBias, alibi_slopes
-from attnlab.positional.learned import LearnedPositions
+from attnlab.positional.learned import LearnedPositions, RealTokenPositions
+from attnlab.positional.relative import RelativePositionBias, relative_buckets
 from attnlab.positional.rotary import RotaryEmbedding
 from attnlab.positional.sinusoidal import SinusoidalPositions, sinusoidal_table
 from attnlab.registry import POSITIONS
@@ -14,9 +15,12 @@ from attnlab.registry import POSITIONS
 __all__ = [
     "AlibiBias",
     "LearnedPositions",
+    "RealTokenPositions",
+    "RelativePositionBias",
     "RotaryEmbedding",
     "SinusoidalPositions",
     "alibi_slopes",
+    "relative_buckets",
     "sinusoidal_table",
 ]
 
@@ -26,3 +30,7 @@ POSITIONS.register(
 POSITIONS.register("learned", LearnedPositions, help="trainable vector per position (GPT-2, BERT)")
 POSITIONS.register("rotary", RotaryEmbedding, help="rotary q/k embedding, RoPE (Su; Llama layout)")
 POSITIONS.register("alibi", AlibiBias, help="linear distance bias on scores, ALiBi (Press)")
+POSITIONS.register("learned_real", RealTokenPositions,
+                   help="learned vector per position, counted over real tokens (OPT)")
+POSITIONS.register("t5", RelativePositionBias,
+                   help="learned bias per head and bucketed distance on scores (T5, Raffel)")

@@ -52,12 +52,13 @@ class LearnedPositions(nn.Module):
         """Draw the position vectors from N(0, 0.02^2)."""
         nn.init.normal_(self.embedding.weight, mean=0.0, std=0.02)
 
-    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        """Return ``x + W[offset : offset + L]``.
+    def forward(self, x: Tensor, offset: int = 0, positions: Tensor | None = None) -> Tensor:
+        """Return ``x + W[offset : offset + L]`` (or ``x + W[positions]``).
 
         Args:
             x: Input of shape ``(B, L, E)``.
             offset: Absolute position of the first row of ``x`` (e.g. the cache length).
+            positions: ``(B, L)`` integer positions per token instead of ``offset``.
 
         Returns:
             Tensor of the same shape as ``x``.
@@ -69,6 +70,14 @@ class LearnedPositions(nn.Module):
         """
         check_tensor("x", x, min_ndim=2)
         check_last_dim("x", x, self.embed_dim, "embed_dim")
+        if positions is not None:
+            if positions.shape != x.shape[:-1] or positions.is_floating_point():
+                raise ValueError(f"positions must be integers of shape {tuple(x.shape[:-1])}, "
+                                 f"got {positions.dtype} {tuple(positions.shape)}")
+            if positions.numel() and int(positions.max()) >= self.max_len:
+                raise ValueError(f"positions reach {int(positions.max())}, beyond the "
+                                 f"table's max_len={self.max_len}")
+            return x + self.embedding(positions)  # (B, L, E)
         length = x.shape[-2]
         check_window(offset, length, self.max_len)
         return x + self.embedding.weight[offset : offset + length]  # (B, L, E)
@@ -76,3 +85,32 @@ class LearnedPositions(nn.Module):
     def extra_repr(self) -> str:
         """Summarise the constructor arguments for ``repr``."""
         return f"max_len={self.max_len}, embed_dim={self.embed_dim}"
+
+
+class RealTokenPositions(LearnedPositions):
+    r"""Learned positions numbered over the real tokens of each row: OPT's positions.
+
+    With a padding mask, token ``t`` of a row gets position
+    :math:`\sum_{u \le t} \mathrm{mask}_u - 1`: a left-padded row starts at 0 at
+    its first real token, as if it were not padded (padding tokens get 0; their
+    outputs are not used). Without a mask this is :class:`LearnedPositions`.
+    The model passes the mask (``Embeddings`` does, for schemes with
+    ``counts_real_tokens``).
+
+    Reference: Zhang et al., "OPT: Open Pre-trained Transformer Language Models", 2022
+    (Hugging Face's ``OPTLearnedPositionalEmbedding``).
+
+    Example:
+        >>> import torch
+        >>> RealTokenPositions.from_mask(torch.tensor([[0, 0, 1, 1], [1, 1, 1, 0]])).tolist()
+        [[0, 0, 0, 1], [0, 1, 2, 0]]
+    """
+
+    counts_real_tokens = True
+
+    @staticmethod
+    def from_mask(attention_mask: Tensor, offset: int = 0) -> Tensor:
+        """``(B, S)`` 0/1 mask -> positions ``(B, S - offset)`` of the tokens after ``offset``."""
+        mask = attention_mask.long()
+        positions = (mask.cumsum(dim=-1) - 1).clamp(min=0) * mask  # (B, S)
+        return positions[:, offset:]

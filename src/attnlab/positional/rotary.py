@@ -40,9 +40,13 @@ class RotaryEmbedding(nn.Module):
     Embedding", 2021.
 
     Args:
-        head_dim: Per-head dimension D (must be even).
+        head_dim: Per-head dimension D.
         theta: Base of the angle frequencies (10000 in the paper; 500000 in Llama 3).
         max_len: Number of positions whose cos/sin are precomputed on first use.
+        rotary_dim: Rotate only the first R features of each head (even; default D),
+            with frequencies ``theta^(-2k/R)``; the other D - R pass unchanged. This is
+            GPT-NeoX's (Pythia's) and Phi's "partial rotary" (``rotary_pct``,
+            ``partial_rotary_factor``): part of each head is position-free.
 
     Shape:
         - x: ``(B, H, L, D)`` (any leading dims when ``positions`` is 1-D or omitted).
@@ -51,7 +55,8 @@ class RotaryEmbedding(nn.Module):
 
     Raises:
         TypeError: If an argument has the wrong type.
-        ValueError: If ``head_dim`` is odd or < 2, ``theta`` <= 0 or ``max_len`` < 1.
+        ValueError: If the rotated width is odd or < 2, ``rotary_dim > head_dim``,
+            ``theta`` <= 0 or ``max_len`` < 1.
 
     Example:
         >>> rope = RotaryEmbedding(head_dim=6)
@@ -64,11 +69,17 @@ class RotaryEmbedding(nn.Module):
 
     kind = "rotary"
 
-    def __init__(self, head_dim: int, *, theta: float | int = 10000.0, max_len: int = 4096) -> None:
+    def __init__(self, head_dim: int, *, theta: float | int = 10000.0, max_len: int = 4096,
+                 rotary_dim: int | None = None) -> None:
         super().__init__()
         self.head_dim = check_int("head_dim", head_dim, minimum=2)
-        if head_dim % 2 != 0:
-            raise ValueError(f"head_dim must be even for rotary embeddings, got {head_dim}")
+        rotary_dim = head_dim if rotary_dim is None else rotary_dim
+        self.rotary_dim = check_int("rotary_dim", rotary_dim, minimum=2)
+        if self.rotary_dim > head_dim:
+            raise ValueError(f"rotary_dim={rotary_dim} exceeds head_dim={head_dim}")
+        if self.rotary_dim % 2 != 0:
+            what = "head_dim" if self.rotary_dim == head_dim else "rotary_dim"
+            raise ValueError(f"{what} must be even for rotary embeddings, got {self.rotary_dim}")
         self.theta = check_float("theta", theta, minimum=0.0, min_inclusive=False)
         self.max_len = check_int("max_len", max_len, minimum=1)
         self._cache: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
@@ -76,8 +87,8 @@ class RotaryEmbedding(nn.Module):
     def inv_freq(self, dtype: torch.dtype = torch.float32, device: torch.device | None = None
                  ) -> Tensor:
         """Return the D/2 angle frequencies ``theta^(-2k/D)``, computed as HF does."""
-        even = torch.arange(0, self.head_dim, 2, device=device).to(dtype)  # (D/2,)
-        return 1.0 / (self.theta ** (even / self.head_dim))
+        even = torch.arange(0, self.rotary_dim, 2, device=device).to(dtype)  # (R/2,)
+        return 1.0 / (self.theta ** (even / self.rotary_dim))
 
     def _cos_sin(self, positions: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         """Return cos and sin of the angles at ``positions``: ``(*positions.shape, D)``."""
@@ -131,6 +142,10 @@ class RotaryEmbedding(nn.Module):
             if positions.dim() == 2:
                 cos, sin = cos[:, None], sin[:, None]  # (B, 1, L, D)
         y = x.to(compute)
+        if self.rotary_dim < self.head_dim:  # partial rotary: the last D - R features pass
+            R = self.rotary_dim
+            turned = y[..., :R] * cos + _rotate_half(y[..., :R]) * sin  # (B, H, L, R)
+            return torch.cat((turned, y[..., R:]), dim=-1).to(x.dtype)  # (B, H, L, D)
         return (y * cos + _rotate_half(y) * sin).to(x.dtype)  # (B, H, L, D)
 
     @staticmethod
@@ -154,4 +169,5 @@ class RotaryEmbedding(nn.Module):
 
     def extra_repr(self) -> str:
         """Summarise the constructor arguments for ``repr``."""
-        return f"head_dim={self.head_dim}, theta={self.theta}, max_len={self.max_len}"
+        partial = "" if self.rotary_dim == self.head_dim else f", rotary_dim={self.rotary_dim}"
+        return f"head_dim={self.head_dim}{partial}, theta={self.theta}, max_len={self.max_len}"
