@@ -1,4 +1,4 @@
-"""Weights and conventions from other libraries: PyTorch, Hugging Face, sentence-transformers, GGUF."""
+"""Weights and conventions from other libraries: PyTorch, Hugging Face, GGUF files."""
 
 from .gguf_model import GGUFModel, load_gguf
 from .hf import from_hf

@@ -123,7 +123,8 @@ def load_gguf(path: str | Path, dtype: torch.dtype = torch.float32) -> GGUFModel
     template = chat_template(file, tokenizer)
     model = DecoderLM(config)
     state = {name: _weight(file, name, config) for name in file.tensors}
-    copy_weights(model, state, TABLE)
+    table = TABLE if config.tie_embeddings else [*TABLE, ("lm_head.weight", "output.weight")]
+    copy_weights(model, state, table)
     model = model.to(dtype).eval()
     metadata = {k: v for k, v in file.metadata.items()
                 if k not in ("tokenizer.ggml.tokens", "tokenizer.ggml.merges",
