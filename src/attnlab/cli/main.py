@@ -21,7 +21,7 @@ import sys
 from .options import CliParser, option_message
 
 #: The subcommands, in the order ``attnlab --help`` lists them: modules of ``attnlab.cli``.
-COMMANDS = ("train", "evaluate", "generate", "show", "models", "bench")
+COMMANDS = ("train", "evaluate", "generate", "chat", "show", "models", "bench")
 
 #: Errors that mean the user asked for something impossible: one line, exit 2.
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, IsADirectoryError,

@@ -25,14 +25,25 @@ def check_generation_args(max_new_tokens: object, temperature: object, top_k: ob
 
 
 def sample_next(logits: Tensor, temperature: float, top_k: int | None,
-                generator: torch.Generator | None = None) -> Tensor:
-    """Pick the next token from ``(B, V)`` logits: argmax at temperature 0, else sample."""
+                generator: torch.Generator | None = None, *, top_p: float | None = None) -> Tensor:
+    """Pick the next token from ``(B, V)`` logits: argmax at temperature 0, else sample.
+
+    ``top_k`` keeps the k most likely tokens; ``top_p`` (nucleus sampling,
+    Holtzman et al. 2020) keeps the fewest most likely tokens whose probabilities
+    add up to at least ``top_p`` (the most likely one always stays).
+    """
     if temperature == 0:
         return logits.argmax(dim=-1)  # (B,)
     logits = logits.float() / temperature
     if top_k is not None and top_k < logits.shape[-1]:
         kth = logits.topk(top_k, dim=-1).values[:, -1:]  # (B, 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        ranked, order = logits.sort(dim=-1, descending=True)  # (B, V)
+        p = ranked.softmax(dim=-1)
+        drop_ranked = p.cumsum(dim=-1) - p >= top_p  # (B, V): the better ones already hold top_p
+        drop = torch.empty_like(drop_ranked).scatter_(-1, order, drop_ranked)  # vocab order
+        logits = logits.masked_fill(drop, float("-inf"))
     probs = torch.softmax(logits, dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # (B,)
 
