@@ -63,7 +63,7 @@ class GGUFModel:
         model: The attnlab language model (eval mode).
         tokenizer: Text <-> ids (:class:`~.gguf_text.GGUFTokenizer`).
         chat_template: The file's chat template, or None if it has none.
-        name: The model's name from the file (``general.name``) or the file name.
+        name: The file name without ``.gguf`` (``SmolLM2-135M-Instruct.Q4_1``).
         path: The file.
         metadata: Every metadata key except the tokenizer's large arrays.
     """
@@ -129,7 +129,7 @@ def load_gguf(path: str | Path, dtype: torch.dtype = torch.float32) -> GGUFModel
     metadata = {k: v for k, v in file.metadata.items()
                 if k not in ("tokenizer.ggml.tokens", "tokenizer.ggml.merges",
                              "tokenizer.ggml.token_type", "tokenizer.ggml.scores")}
-    name = file.metadata.get("general.name") or file.path.stem
+    name = file.path.stem
     return GGUFModel(model, tokenizer, template, str(name), file.path, metadata)
 
 
