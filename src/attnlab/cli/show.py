@@ -63,7 +63,7 @@ def add_parser(subparsers: Any) -> CliParser:
               "       attnlab show MODEL --input TEXT [options]\n"
               "       attnlab show --minilm TEXT [options]",
     )
-    parser.add_argument("run_dir", metavar="RUN_DIR|MODEL", type=_model_value, nargs="?",
+    parser.add_argument("run_dir", metavar="RUN_DIR", type=_model_value, nargs="?",
                         default=None, help="a run directory written by 'attnlab train', a "
                                            "sentence-transformers directory, a .gguf file or "
                                            f"a short name ({', '.join(SHORT_NAMES)})")
@@ -94,7 +94,7 @@ def add_parser(subparsers: Any) -> CliParser:
 
 
 def _model_value(text: str) -> str:
-    """``RUN_DIR|MODEL``: a short name or a file as given, else an existing directory."""
+    """``RUN_DIR`` (or ``MODEL``): a short name or a file as given, else an existing directory."""
     if text in SHORT_NAMES or Path(text).is_file():
         return text
     return run_dir_value(text)
