@@ -73,11 +73,12 @@ def dequantize(raw: np.ndarray | Tensor, kind: str, shape: tuple[int, ...], *,
     d = blocks[:, :2].contiguous().view(torch.float16).float()  # (N, 1)
     if kind == "Q8_0":
         q = blocks[:, 2:].contiguous().view(torch.int8).float()  # (N, 32)
-        return (d * q).reshape(shape).to(dtype)
-    start = 4 if kind == "Q4_1" else 2
-    packed = blocks[:, start:]  # (N, 16)
-    q = torch.cat([packed & 0x0F, packed >> 4], dim=1).float()  # (N, 32)
+        return q.mul_(d).reshape(shape).to(dtype)
+    packed = blocks[:, 4:] if kind == "Q4_1" else blocks[:, 2:]  # (N, 16)
+    w = torch.empty(blocks.shape[0], 32)  # (N, 32) float32, filled in place
+    w[:, :16].copy_(packed & 0x0F)
+    w[:, 16:].copy_(packed >> 4)
     if kind == "Q4_0":
-        return (d * (q - 8.0)).reshape(shape).to(dtype)
+        return w.sub_(8.0).mul_(d).reshape(shape).to(dtype)
     m = blocks[:, 2:4].contiguous().view(torch.float16).float()  # (N, 1)
-    return (d * q + m).reshape(shape).to(dtype)
+    return w.mul_(d).add_(m).reshape(shape).to(dtype)
