@@ -17,6 +17,7 @@ def test_chat_in_a_terminal():
         child.expect_exact("loaded in")
         child.expect_exact("> ")
         child.sendline("Write a long story about a dragon who learns to bake bread.")
+        child.expect_exact("bake bread.\r\n")  # the terminal's echo of the line
         child.expect(r"\w+ \w+ \w+")  # the answer arrives while it is still being written
         child.sendintr()  # Ctrl-C mid-answer
         child.expect_exact("[stopped]")

@@ -95,20 +95,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _answer(session: ChatSession, question: str) -> None:
+    """Print the streamed answer; Ctrl-C (even before the first token) stops only the answer."""
+    stream = None
     try:
-        ids, notes = session.prompt(question)
-    except ValueError as exc:
-        print(f"error: {exc}")
-        return
-    for note in notes:
-        print(f"note: {note}")
-    stream = session.reply(question, ids)
-    try:
+        try:
+            ids, notes = session.prompt(question)
+        except ValueError as exc:
+            print(f"error: {exc}")
+            return
+        for note in notes:
+            print(f"note: {note}")
+        stream = session.reply(question, ids)
         for piece in stream:
             print(piece, end="", flush=True)
         print()
     except KeyboardInterrupt:
-        stream.close()  # records the partial answer
+        if stream is not None:
+            stream.close()  # records the partial answer
         print(" [stopped]")
 
 
