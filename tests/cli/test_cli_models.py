@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from attnlab.cli.main import main
+from attnlab.cli.model_ref import SHORT_NAMES
 from attnlab.cli.models import sections
 from attnlab.interop.hf import ARCHITECTURES
 from attnlab.registry import ATTENTION, FFNS, NORMS, POSITIONS, PRESETS, TASKS
@@ -18,7 +19,7 @@ def _expected_rows():
         rows += [(entry.name, entry.help) for entry in registry.entries()]
     rows += [(arch.model_type, f"{', '.join(arch.heads)}: {arch.features}")
              for arch in ARCHITECTURES.values()]
-    return rows
+    return rows + [(name, f"{ref.help} [{ref.package}]") for name, ref in SHORT_NAMES.items()]
 
 
 def test_sections_cover_every_registry():
@@ -37,7 +38,7 @@ def test_prints_every_name_with_its_help(capsys):
         assert any(line.split() and line.split()[0] == name and line.endswith(help_text)
                    for line in lines), name
     for title in ("mechanisms", "tasks", "positional schemes", "attention mechanisms", "norms",
-                  "feed-forward", "model presets"):
+                  "feed-forward", "model presets", "pretrained models"):
         assert any(line.startswith(title) for line in lines), title
 
 

@@ -22,12 +22,14 @@ def test_evaluate_prints_each_metric(capsys, fake_trainer, tmp_path):
     assert "seq_acc   0.5000" in out
 
 
-@pytest.mark.parametrize("argv", [["evaluate"], ["generate", "--prompt", "x"]])
-def test_missing_run_dir(capsys, one_line_error, fake_trainer, tmp_path, argv):
+@pytest.mark.parametrize(("argv", "message"), [
+    (["evaluate"], "RUN: no such run directory or weights file"),
+    (["generate", "--prompt", "x"], "MODEL: no such run directory, model file or short name"),
+])
+def test_missing_run_dir(capsys, one_line_error, fake_trainer, tmp_path, argv, message):
     command, *options = argv
     assert main([command, str(tmp_path / "nope"), *options]) == 2
-    one_line_error(capsys.readouterr().err,
-                   f"attnlab {command}: error: RUN: no such run directory or weights file")
+    one_line_error(capsys.readouterr().err, f"attnlab {command}: error: {message}")
     assert fake_trainer.calls == []
 
 

@@ -32,7 +32,7 @@ from .harness import (
 #: Suite name -> module of this package, in run order.
 SUITES = {
     "sdpa": "sdpa", "mha": "mha", "window": "window", "long": "long",
-    "train": "train", "generate": "generate",
+    "train": "train", "generate": "generate", "smollm2": "smollm2",
 }
 
 

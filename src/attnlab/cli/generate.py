@@ -1,4 +1,9 @@
-"""``attnlab generate RUN --prompt TEXT``: the trained model's answer or continuation.
+"""``attnlab generate MODEL --prompt TEXT``: a model's answer or continuation.
+
+``MODEL`` is a run directory (or a ``.safetensors`` file written by ``--save_path``):
+a seq2seq task answers the input, the text task continues it. It can also be a
+language model a package ships or a ``.gguf`` file (``smollm2``), which continues
+the prompt as plain text (``attnlab chat`` talks to it with its chat template).
 
 With ``--interactive`` it is a prompt loop: each line read is answered, until the
 input ends or a line ``:q``. It reads any stdin, so answers can be piped too.
@@ -9,11 +14,16 @@ import importlib
 import sys
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from ..training.config import DEVICES
 from . import show
-from .options import CliParser, choice_value, float_value, int_value, run_value
+from .model_ref import SHORT_NAMES, load_model, resolve_model
+from .options import CliParser, choice_value, float_value, int_value
+
+#: New tokens for a packaged or GGUF language model when --max_new_tokens is not given.
+LM_NEW_TOKENS = 64
 
 QUIT = ":q"
 
@@ -21,12 +31,14 @@ QUIT = ":q"
 def add_parser(subparsers: Any) -> CliParser:
     """Add ``attnlab generate RUN --prompt TEXT`` and its options."""
     parser = subparsers.add_parser(
-        "generate", help="a trained run's answer to an input (or text continuation)",
-        description="Ask the model saved in RUN: a seq2seq task answers the input, "
-                    "the text task continues it.",
+        "generate", help="a model's answer to an input (or text continuation)",
+        description="Ask MODEL: a run of a seq2seq task answers the input, the text task and "
+                    "language models (smollm2, a .gguf file) continue it.",
     )
-    parser.add_argument("run_dir", metavar="RUN", type=run_value,
-                        help="a run directory written by 'attnlab train'")
+    parser.add_argument("run_dir", metavar="MODEL", type=_model_value,
+                        help="a run directory written by 'attnlab train', a .safetensors file "
+                             "written by its --save_path, a .gguf file, or "
+                             f"{', '.join(SHORT_NAMES)}")
     parser.add_option("prompt", metavar="TEXT", default=None,
                       help="the input (required unless --interactive)")
     parser.add_option("max_new_tokens", type=int_value("--max_new_tokens"), default=None,
@@ -49,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         print("attnlab generate: error: --prompt TEXT is required (or use --interactive)",
               file=sys.stderr)
         return 2
+    if _names_a_language_model(args.run_dir):
+        return _run_language_model(args)
     trainer = importlib.import_module("attnlab.training.run")
     _, task, model = trainer.load_run(args.run_dir, args.device)  # once, for every input
 
@@ -67,6 +81,44 @@ def run(args: argparse.Namespace) -> int:
         print(answer(args.prompt))
     if args.interactive:
         _loop(answer, {":attn": partial(_print_attention, model, task)})
+    return 0
+
+
+def _model_value(text: str) -> str:
+    """``MODEL``: a short name, or a path that exists."""
+    if text in SHORT_NAMES or Path(text).exists():
+        return text
+    raise argparse.ArgumentTypeError(f"MODEL: no such run directory, model file or short name "
+                                     f"({', '.join(SHORT_NAMES)}): {text!r}")
+
+
+def _names_a_language_model(text: str) -> bool:
+    path = Path(text)
+    return text in SHORT_NAMES or path.suffix == ".gguf" or (path / "modules.json").is_file()
+
+
+def _run_language_model(args: argparse.Namespace) -> int:
+    """Continue each prompt with a packaged or GGUF language model."""
+    import torch
+
+    ref = resolve_model(args.run_dir)
+    if ref.kind != "gguf":
+        raise ValueError(f"MODEL {args.run_dir!r} is a sentence encoder: it embeds text and does "
+                         "not generate (attnlab show draws its attention)")
+    lm = load_model(ref, device=args.device)
+    device = next(lm.model.parameters()).device
+    new = args.max_new_tokens or LM_NEW_TOKENS
+
+    def answer(prompt: str) -> str:
+        ids = torch.tensor([lm.tokenizer.encode(prompt)], device=device)  # (1, L)
+        out = lm.model.generate(ids, new, temperature=args.temperature,
+                                eos_id=lm.tokenizer.eos_id)
+        return lm.tokenizer.decode(out[0, ids.shape[1]:].tolist(), skip_special=True)
+
+    if args.prompt is not None:
+        print(answer(args.prompt))
+    if args.interactive:
+        _loop(answer)
     return 0
 
 

@@ -22,7 +22,7 @@ import sys
 from .options import CliParser, option_message
 
 #: The subcommands, in the order ``attnlab --help`` lists them: modules of ``attnlab.cli``.
-COMMANDS = ("train", "evaluate", "generate", "show", "explain", "models", "bench")
+COMMANDS = ("train", "evaluate", "generate", "chat", "show", "explain", "models", "bench")
 
 #: Errors that mean the user asked for something impossible: one line, exit 2.
 #: (An ``OSError`` is the system refusing: a full disk, a missing or read-only path.)

@@ -2,9 +2,10 @@
 
 Prints the ``--model`` mechanisms the trainer knows, then every registry of
 :mod:`attnlab.registry`: attention mechanisms, tasks, positional schemes, norms,
-feed-forward blocks and model presets, and the Hugging Face architectures
-``attnlab.interop.from_hf`` converts. A name registered anywhere shows up here
-with no edit to this file.
+feed-forward blocks and model presets, the Hugging Face architectures
+``attnlab.interop.from_hf`` converts, and last the short names of pretrained
+models that packages ship (``attnlab chat smollm2``, ``attnlab show minilm``).
+A name registered anywhere shows up here with no edit to this file.
 """
 
 import argparse
@@ -29,6 +30,8 @@ def sections() -> list[tuple[str, list[tuple[str, str]]]]:
     from attnlab.registry import ATTENTION, FFNS, NORMS, POSITIONS, PRESETS, TASKS
     from attnlab.training.mechanisms import MODELS
 
+    from .model_ref import SHORT_NAMES
+
     def rows(registry: Any) -> list[tuple[str, str]]:
         return [(entry.name, entry.help) for entry in registry.entries()]
 
@@ -44,6 +47,8 @@ def sections() -> list[tuple[str, list[tuple[str, str]]]]:
         ("Hugging Face architectures (attnlab.interop.from_hf)",
          [(arch.model_type, f"{', '.join(arch.heads)}: {arch.features}")
           for arch in ARCHITECTURES.values()]),
+        ("pretrained models (MODEL of attnlab chat/show; package to install)",
+         [(name, f"{ref.help} [{ref.package}]") for name, ref in SHORT_NAMES.items()]),
     ]
 
 

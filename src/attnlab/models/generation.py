@@ -27,7 +27,7 @@ def check_generation_args(max_new_tokens: object, temperature: object, top_k: ob
 
 
 def sample_next(logits: Tensor, temperature: float, top_k: int | None,
-                generator: torch.Generator | None = None) -> Tensor:
+                generator: torch.Generator | None = None, *, top_p: float | None = None) -> Tensor:
     """Pick the next token from ``(B, V)`` logits: argmax at temperature 0, else sample.
 
     Sampling divides ``logits - max`` (all ``<= 0``) by the temperature, so any
@@ -35,6 +35,10 @@ def sample_next(logits: Tensor, temperature: float, top_k: int | None,
     in float32) makes every non-maximal logit ``-inf`` and samples among the
     maxima, the limit of sampling as the temperature goes to 0 — greedy decoding
     unless logits tie. A huge one gives the uniform distribution.
+
+    ``top_k`` keeps the k most likely tokens; ``top_p`` (nucleus sampling,
+    Holtzman et al. 2020) keeps the fewest most likely tokens whose probabilities
+    add up to at least ``top_p`` (the most likely one always stays).
 
     Raises:
         ValueError: If a row's largest logit is not finite (NaN or ``inf``: the
@@ -54,6 +58,12 @@ def sample_next(logits: Tensor, temperature: float, top_k: int | None,
     if top_k is not None and top_k < logits.shape[-1]:
         kth = logits.topk(top_k, dim=-1).values[:, -1:]  # (B, 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        ranked, order = logits.sort(dim=-1, descending=True)  # (B, V)
+        p = ranked.softmax(dim=-1)
+        drop_ranked = p.cumsum(dim=-1) - p >= top_p  # (B, V): the better ones already hold top_p
+        drop = torch.empty_like(drop_ranked).scatter_(-1, order, drop_ranked)  # vocab order
+        logits = logits.masked_fill(drop, float("-inf"))
     probs = torch.softmax(logits, dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # (B,)
 

