@@ -1,4 +1,10 @@
-"""attnlab picks how OpenMP's idle threads wait before torch loads, unless the user did."""
+"""Importing attnlab leaves the process environment alone (OpenMP settings included).
+
+OpenMP reads its waiting policy once, when torch loads, so a library that sets it
+at import only works when imported before torch, and it changes the environment
+of every program that imports it (and of their child processes). attnlab sets
+nothing; the README's speed section says what a user sharing the cores may set.
+"""
 
 import os
 import subprocess
@@ -6,25 +12,15 @@ import sys
 
 import pytest
 
-VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
-SHOW = f"import attnlab, os; print([os.environ.get(name) for name in {VARIABLES}])"
+SHOW = "import os, json; before = dict(os.environ); {imports}; print(json.dumps(before == dict(" \
+    "os.environ)))"
 
 
-def _imported_with(env: dict[str, str]) -> str:
-    clean = {k: v for k, v in os.environ.items() if k not in VARIABLES}
-    done = subprocess.run([sys.executable, "-c", SHOW], env={**clean, **env},
+@pytest.mark.parametrize("imports", ["import attnlab", "import torch; import attnlab",
+                                     "import attnlab.cli.main, attnlab.bench"])
+def test_import_leaves_os_environ_alone(imports):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
+    done = subprocess.run([sys.executable, "-c", SHOW.format(imports=imports)], env=env,
                           capture_output=True, text=True, check=True, timeout=120)
-    return done.stdout.strip()
-
-
-def test_default_is_a_short_spin_in_libgomp_and_none_elsewhere():
-    assert _imported_with({}) == "[None, '1000', '0']"
-
-
-@pytest.mark.parametrize(("env", "expected"), [
-    ({"OMP_WAIT_POLICY": "ACTIVE"}, "['ACTIVE', None, None]"),
-    ({"GOMP_SPINCOUNT": "7"}, "[None, '7', None]"),
-    ({"KMP_BLOCKTIME": "5"}, "[None, None, '5']"),
-])
-def test_the_users_setting_wins(env, expected):
-    assert _imported_with(env) == expected
+    assert done.stdout.strip() == "true"
