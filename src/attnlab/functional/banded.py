@@ -116,7 +116,8 @@ class _Band:
         self.pad_left = max(0, -first)
         self.start = first + self.pad_left  # where block 0's keys begin in the padded keys
         self.length = self.start + self.n * Q + self.K  # padded keys: every view fits
-        self.geometry, self.blind, self.blind_blocks = _geometry(
+        geometry = _geometry.__wrapped__ if torch.compiler.is_compiling() else _geometry
+        self.geometry, self.blind, self.blind_blocks = geometry(  # the cache is eager-only
             L, S, back, ahead, Q, query.dtype, query.device)
         scores = N * self.n * Q * self.K * query.element_size()  # bytes of the whole band
         self.per_chunk = -(-self.n // -(-scores // CHUNK_BYTES))  # balanced chunks
@@ -208,4 +209,7 @@ def _geometry(L: int, S: int, back: int, ahead: int, Q: int, dtype: torch.dtype,
     bias = torch.zeros(visible.shape, dtype=dtype, device=device)
     bias = bias.masked_fill_(~visible, float("-inf"))[None]  # (1, n, Q, K)
     blind = ~visible.any(dim=-1)  # (n, Q)
-    return bias, blind[None, :, :, None], tuple(blind.any(dim=-1).tolist())
+    # Rows before L - S - ahead sit before every key; padding rows follow row L - 1.
+    sees_from = max(0, L - S - ahead)
+    has_blind = tuple(b * Q < sees_from or (b + 1) * Q > L for b in range(n))
+    return bias, blind[None, :, :, None], has_blind

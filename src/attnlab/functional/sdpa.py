@@ -156,7 +156,8 @@ def attend(
         mask = mask.to(query.dtype)
     groups = _groups(query, key)
     choice = plan(L, S, mask, causal=causal, window=window, need_weights=need_weights)
-    log.debug("attention L=%d S=%d: %s (%s)", L, S, choice.path, choice.reason)
+    if not torch.compiler.is_compiling():  # a logger call would break torch.compile's graph
+        log.debug("attention L=%d S=%d: %s (%s)", L, S, choice.path, choice.reason)
     if choice.path == "math":
         q = query if groups == 1 else query.unflatten(-3, (key.shape[-3], groups))
         k, v = (key, value) if groups == 1 else (key.unsqueeze(-3), value.unsqueeze(-3))

@@ -68,9 +68,14 @@ def check_ids(name: str, ids: object, vocab_size: int, max_len: int, offset: int
         raise TypeError(f"{name} must be an integer tensor (B, L), got {_describe(ids)}")
     if ids.dim() != 2 or ids.shape[1] == 0:
         raise ValueError(f"{name} must have shape (B, L) with L >= 1, got {tuple(ids.shape)}")
-    low, high = int(ids.min()), int(ids.max())
-    if low < 0 or high >= vocab_size:
-        raise ValueError(f"{name} must lie in [0, {vocab_size}), got values from {low} to {high}")
+    if torch.compiler.is_compiling():  # reading values into Python would break the graph
+        torch._assert_async(((ids >= 0) & (ids < vocab_size)).all(),
+                            f"{name} must lie in [0, {vocab_size})")
+    else:
+        low, high = int(ids.min()), int(ids.max())
+        if low < 0 or high >= vocab_size:
+            raise ValueError(
+                f"{name} must lie in [0, {vocab_size}), got values from {low} to {high}")
     if offset + ids.shape[1] > max_len:
         raise ValueError(
             f"{name}: {ids.shape[1]} tokens after {offset} cached exceed the model's context "
