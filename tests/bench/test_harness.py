@@ -162,7 +162,8 @@ def test_a_case_whose_peer_is_missing_is_listed_as_skipped(monkeypatch, tmp_path
     lines = []
     results = runner.run(["train"], profile="tiny", out=tmp_path, log=lines.append,
                          isolate=False, conditions=["alone"])
-    assert {row["case"] for row in results["rows"]} == {"GPT-2 shape step B=2 T=16"}
+    assert {row["case"] for row in results["rows"]} == {"GPT-2 shape step B=2 T=16",
+                                                        "GPT-2 shape step B=2 T=16 bf16 autocast"}
     assert results["meta"]["skipped"] == [
         "train · GPT-2 shape step B=2 T=16 vs x-transformers: x-transformers not installed: "
         "skipped"]
