@@ -120,3 +120,19 @@ def test_several_chunks_are_used():
         assert len(banded._Band(q, q, 40, True, None).chunks()) > 1
     finally:
         banded.CHUNK_BYTES = small
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_chunks_of_several_batch_rows_with_a_per_row_key_mask(monkeypatch, causal):
+    """Chunks of two batch rows of five, each row with its own key mask."""
+    N, L, S, window = 5, 40, 47, 9
+    q, k, v, g = (oracle.randn(N, n, 3, seed=50 + s) for s, n in enumerate((L, S, S, L)))
+    key_mask = oracle.rand_bool(N, S, seed=9, p_true=0.6)
+    row = banded._Band(q, k, window, causal, None)
+    monkeypatch.setattr(banded, "CHUNK_BYTES", 2 * row.n * row.per_block + 1)
+    chunks = banded._Band(q, k, window, causal, None).chunks()
+    assert [c[0] for c in chunks] == [slice(0, 2), slice(2, 4), slice(4, 5)]
+    got = run(q, k, v, g, key_mask, causal=causal, window=window, scale=0.8)
+    want = oracle_grads(q, k, v, g, key_mask, causal=causal, window=window, scale=0.8)
+    for a, b in zip(got, want, strict=True):
+        assert oracle.rel_err(a, b) <= 1e-6

@@ -53,9 +53,9 @@ class BandedAttention(torch.autograd.Function):
         q_blocks = band.queries(query * scale)  # (N, n, Q, D)
         k_blocks, v_blocks = band.keys(key), band.keys(value)  # (N, n, K, D), (N, n, K, Dv)
         out = query.new_empty(query.shape[0], band.n, band.Q, value.shape[-1])  # (N, n, Q, Dv)
-        for chunk in band.chunks():
-            weights = band.weights(q_blocks[:, chunk], k_blocks[:, chunk], chunk)
-            out[:, chunk] = torch.matmul(weights, v_blocks[:, chunk])
+        for chunk in band.chunks():  # (rows of N, blocks): out[chunk] is contiguous
+            weights = band.weights(q_blocks[chunk], k_blocks[chunk], chunk)
+            torch.matmul(weights, v_blocks[chunk], out=out[chunk])
         ctx.save_for_backward(query, key, value, key_bias)
         ctx.band = window, causal, scale
         return band.rows(out)
@@ -72,7 +72,7 @@ class BandedAttention(torch.autograd.Function):
         grad_q = torch.empty_like(q_blocks)  # (N, n, Q, D)
         grad_k, grad_v = band.padded_keys(key), band.padded_keys(value)  # zeros, padded
         for chunk in band.chunks():
-            q, k, v, g = (t[:, chunk] for t in (q_blocks, k_blocks, v_blocks, grad))
+            q, k, v, g = (t[chunk] for t in (q_blocks, k_blocks, v_blocks, grad))
             weights = band.weights(q, k, chunk)  # (N, nb, Q, K), recomputed
             band.fold(torch.matmul(weights.transpose(-2, -1), g), grad_v, chunk)
             grad_w = torch.matmul(g, v.transpose(-2, -1))  # (N, nb, Q, K)
@@ -80,7 +80,7 @@ class BandedAttention(torch.autograd.Function):
             # Private but stable (torch >= 1.11 with this signature); gradcheck tests cover it.
             grad_s = torch._softmax_backward_data(grad_w, weights, -1, weights.dtype)
             del grad_w, weights
-            grad_q[:, chunk] = torch.matmul(grad_s, k)
+            torch.matmul(grad_s, k, out=grad_q[chunk])
             band.fold(torch.matmul(grad_s.transpose(-2, -1), q), grad_k, chunk)
         return (band.rows(grad_q.mul_(scale)), band.unpad(grad_k), band.unpad(grad_v),
                 None, None, None, None)
@@ -119,29 +119,43 @@ class _Band:
         geometry = _geometry.__wrapped__ if torch.compiler.is_compiling() else _geometry
         self.geometry, self.blind, self.blind_blocks = geometry(  # the cache is eager-only
             L, S, back, ahead, Q, query.dtype, query.device)
-        scores = N * self.n * Q * self.K * query.element_size()  # bytes of the whole band
-        self.per_chunk = -(-self.n // -(-scores // CHUNK_BYTES))  # balanced chunks
+        self.N, self.per_block = N, Q * self.K * query.element_size()  # bytes of scores
         if key_bias is not None:  # (N|1, S) -> (N|1, n, 1, K); padding keys add 0
             self.key_blocks = self.keys(key_bias[..., None]).squeeze(-1)[:, :, None, :]
 
-    def chunks(self) -> list[slice]:
-        """Runs of consecutive blocks, as few as keep each within :data:`CHUNK_BYTES` of scores."""
-        return [slice(b, min(self.n, b + self.per_chunk)) for b in range(0, self.n,
-                                                                        self.per_chunk)]
+    def chunks(self) -> list[tuple[slice, slice]]:
+        """``(batch rows, blocks)`` index pairs, each within about :data:`CHUNK_BYTES` of scores.
 
-    def weights(self, q: Tensor, k: Tensor, chunk: slice) -> Tensor:
+        Where one batch row's band is at least half a chunk, a chunk is a run of blocks
+        of one row: its query, key and output blocks are then plain strided matrices
+        that the batched product reads and writes in place (no copies). Otherwise a
+        chunk is a run of whole rows (the key blocks of several rows get copied).
+        """
+        row = self.n * self.per_block  # bytes of one batch row's scores
+        if 2 * row >= CHUNK_BYTES:
+            parts = -(-row // CHUNK_BYTES)
+            step = -(-self.n // parts)  # balanced runs of blocks
+            return [(slice(e, e + 1), slice(b, min(self.n, b + step)))
+                    for e in range(self.N) for b in range(0, self.n, step)]
+        rows = max(1, CHUNK_BYTES // row)
+        rows = -(-self.N // -(-self.N // rows))  # balanced runs of rows
+        return [(slice(e, min(self.N, e + rows)), slice(None)) for e in range(0, self.N, rows)]
+
+    def weights(self, q: Tensor, k: Tensor, chunk: tuple[slice, slice]) -> Tensor:
         """Softmax weights ``(N, nb, Q, K)`` of a chunk; rows that see nothing are 0.
 
         ``q`` ``(N, nb, Q, D)`` are the chunk's query blocks, already scaled, ``k``
         ``(N, nb, K, D)`` their key blocks.
         """
         scores = torch.matmul(q, k.transpose(-2, -1))  # (N, nb, Q, K)
-        bias, blind = self.geometry[:, chunk], None  # (1, nb, Q, K)
+        rows, blocks = chunk
+        bias, blind = self.geometry[:, blocks], None  # (1, nb, Q, K)
         if self.key_bias is not None:
-            bias = bias + self.key_blocks[:, chunk]  # (N|1, nb, Q, K)
-            blind = blocked_rows(bias)[..., None]  # (N|1, nb, Q, 1)
-        elif any(self.blind_blocks[chunk]):
-            blind = self.blind[:, chunk]  # (1, nb, Q, 1)
+            mine = self.key_blocks if self.key_blocks.shape[0] == 1 else self.key_blocks[rows]
+            bias = bias + mine[:, blocks]  # (Nc|1, nb, Q, K)
+            blind = blocked_rows(bias)[..., None]  # (Nc|1, nb, Q, 1)
+        elif any(self.blind_blocks[blocks]):
+            blind = self.blind[:, blocks]  # (1, nb, Q, 1)
         weights = torch.softmax(scores.add_(bias), dim=-1)
         return weights if blind is None else weights.masked_fill_(blind, 0.0)  # NaN rows -> 0
 
@@ -169,8 +183,8 @@ class _Band:
         """The ``(N, S, C)`` real keys of a :meth:`padded_keys` tensor."""
         return padded[:, self.pad_left:self.pad_left + self.S]
 
-    def fold(self, blocks: Tensor, out: Tensor, chunk: slice) -> None:
-        """Add key-block gradients ``(N, nb, K, C)`` of ``chunk`` into padded ``out``.
+    def fold(self, blocks: Tensor, out: Tensor, chunk: tuple[slice, slice]) -> None:
+        """Add key-block gradients ``(Nc, nb, K, C)`` of ``chunk`` into padded ``out``.
 
         Block ``b``'s column ``t`` belongs to padded key ``start + b·Q + t``. Either
         one add per block, or one add per ``Q``-wide column strip across the chunk's
@@ -178,14 +192,16 @@ class _Band:
         block's): whichever is fewer operations.
         """
         Q, nb = self.Q, blocks.shape[1]
-        at = self.start + chunk.start * Q
+        rows, first = chunk[0], chunk[1].start or 0
+        out = out[rows]
+        at = self.start + first * Q
         if nb <= -(-self.K // Q):
             for b in range(nb):
                 out[:, at + b * Q:at + b * Q + self.K] += blocks[:, b]
             return
         for t0 in range(0, self.K, Q):
             width = min(Q, self.K - t0)
-            strip = out[:, at + t0:at + t0 + nb * Q].unflatten(1, (nb, Q))  # (N, nb, Q, C)
+            strip = out[:, at + t0:at + t0 + nb * Q].unflatten(1, (nb, Q))  # (Nc, nb, Q, C)
             strip[:, :, :width] += blocks[:, :, t0:t0 + width]
 
 
