@@ -36,10 +36,13 @@ def run(q, k, v, grad, key_mask, *, causal, window, scale):
 
 @pytest.fixture(params=["one chunk", "a block per chunk", "several blocks per chunk"])
 def chunking(request, monkeypatch):
-    """Shrink the kernel's chunk so a small call spans 1, many or a few blocks per chunk."""
+    """Shrink the kernel's chunk: all rows and blocks at once, or 1 or a few blocks of one
+    batch row per chunk."""
     size = {"one chunk": banded.CHUNK_BYTES, "a block per chunk": 1,
             "several blocks per chunk": 20_000}[request.param]
     monkeypatch.setattr(banded, "CHUNK_BYTES", size)
+    if request.param != "one chunk":  # chunks within a batch row (no copies of key blocks)
+        monkeypatch.setattr(banded, "ROW_BYTES", 0)
     return request.param
 
 

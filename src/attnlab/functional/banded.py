@@ -94,6 +94,10 @@ reused from the heap on the next call instead of being mapped, zeroed by the ker
 unmapped again; large enough that a long sequence is only a few chunks."""
 
 
+ROW_BYTES = 12 * 2**20
+"""A batch row whose band of scores is at least this big gets chunks of its own."""
+
+
 class _Band:
     """Block geometry of one banded call and the strided views it is computed on.
 
@@ -126,13 +130,13 @@ class _Band:
     def chunks(self) -> list[tuple[slice, slice]]:
         """``(batch rows, blocks)`` index pairs, each within about :data:`CHUNK_BYTES` of scores.
 
-        Where one batch row's band is at least half a chunk, a chunk is a run of blocks
+        Where one batch row's band is at least :data:`ROW_BYTES`, a chunk is a run of blocks
         of one row: its query, key and output blocks are then plain strided matrices
         that the batched product reads and writes in place (no copies). Otherwise a
         chunk is a run of whole rows (the key blocks of several rows get copied).
         """
         row = self.n * self.per_block  # bytes of one batch row's scores
-        if 2 * row >= CHUNK_BYTES:
+        if row >= ROW_BYTES:
             parts = -(-row // CHUNK_BYTES)
             step = -(-self.n // parts)  # balanced runs of blocks
             return [(slice(e, e + 1), slice(b, min(self.n, b + step)))
