@@ -9,9 +9,9 @@ and memory are ``O(L · (Q + w))``.
 
 Two implementations share that block structure, and both take every block at
 once through strided views of the keys (no Python loop per block, so the
-OpenMP thread pool wakes a few times per call; see :class:`BandedAttention`):
+OpenMP thread pool wakes a few times per call; see :mod:`attnlab.functional.banded`):
 
-* :class:`BandedAttention` (the default): batched matrix products, one softmax,
+* ``banded.BandedAttention`` (the default): batched matrix products, one softmax,
   a backward pass that recomputes the weights, chunked to bound memory.
 * the fused-kernel version (with dropout, half precision, or a key mask that
   needs a gradient): PyTorch's SDPA over the blocks with a small ``(Q, K)`` mask.
