@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from attnlab.bench import harness, report, runner
+from attnlab.bench import harness, isolate, report, runner
 from attnlab.bench.harness import Contender, Stats, paired_ratios, time_interleaved
 
 
@@ -129,7 +129,8 @@ def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     pytest.importorskip("transformers")
     lines = []
-    results = runner.run(None, profile="tiny", out=out, log=lines.append)
+    results = runner.run(None, profile="tiny", out=out, log=lines.append, isolate=False,
+                         conditions=["alone"])
     return results, out, lines
 
 
@@ -159,8 +160,10 @@ def test_a_case_whose_peer_is_missing_is_listed_as_skipped(monkeypatch, tmp_path
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "x_transformers" else real(name, *a))
     lines = []
-    results = runner.run(["train"], profile="tiny", out=tmp_path, log=lines.append)
-    assert {row["case"] for row in results["rows"]} == {"GPT-2 shape step B=2 T=16"}
+    results = runner.run(["train"], profile="tiny", out=tmp_path, log=lines.append,
+                         isolate=False, conditions=["alone"])
+    assert {row["case"] for row in results["rows"]} == {"GPT-2 shape step B=2 T=16",
+                                                        "GPT-2 shape step B=2 T=16 bf16 autocast"}
     assert results["meta"]["skipped"] == [
         "train · GPT-2 shape step B=2 T=16 vs x-transformers: x-transformers not installed: "
         "skipped"]
@@ -253,3 +256,35 @@ def test_generation_reports_its_matvec_floor_without_a_token_check(tiny_run):
     assert rows["attnlab"]["max_abs_diff"] == 0.0  # the same tokens as HF
     assert rows["matvec floor"]["max_abs_diff"] is None  # produces no tokens to compare
     assert rows["matvec floor"]["speedup"] is not None
+
+
+def test_busy_condition_runs_a_spinning_process_only_for_the_body():
+    with isolate.under("alone") as nothing:
+        assert nothing is None
+    with isolate.under("busy") as busy:
+        assert busy.poll() is None  # spinning while the case runs
+    assert busy.poll() is not None  # and stopped after
+    with pytest.raises(ValueError, match=r"conditions must be among alone, busy, got \['x'\]"):
+        runner.run(["sdpa"], profile="tiny", conditions=["x"])
+
+
+def test_a_case_runs_in_a_fresh_process_that_imports_torch_first():
+    """The child's first statement is ``import torch``; its rows come back whole."""
+    assert isolate.CHILD.startswith("import torch\n")
+    alone = isolate.run_isolated("sdpa", 0, "tiny", 1, "alone")
+    busy = isolate.run_isolated("sdpa", 0, "tiny", 1, "busy")
+    for result in (alone, busy):
+        rows = isolate.rows_from_json(result["rows"])
+        assert {row.contender for row in rows} >= {"attnlab"}
+        assert all(isinstance(row.time_ms, Stats) for row in rows)
+        assert any(row.speedup is not None for row in rows)
+
+
+def test_the_table_says_under_which_condition_a_row_ran():
+    rows = [_row(), _row(condition="busy")]
+    results = {"meta": {"profile": "tiny", "environment": harness.environment(),
+                        "load_before": None, "isolated": True}, "rows": rows}
+    table = report.markdown(results)
+    assert "| sdpa | plain fwd | alone | 1024 |" in table
+    assert "| sdpa | plain fwd | busy | 1024 |" in table
+    assert "fresh process that imports torch first" in table

@@ -7,9 +7,9 @@ from torch.autograd import gradcheck
 import attnlab as al
 import oracle
 from attnlab.functional import plan
+from attnlab.functional.banded import kernel_block_size
 from attnlab.functional.windowed import (
     block_size,
-    kernel_block_size,
     offset_causal_attention,
     windowed_attention,
 )

@@ -12,8 +12,8 @@ from attnlab.models import build_model
 from attnlab.training.mechanisms import model_config
 
 
-# Dynamo itself warns when it inspects the input of a graph resumed after check_ids' graph
-# break (the id range check reads values); nothing in attnlab reads a non-leaf's .grad.
+# Dynamo itself warns while it traces the argument checks (it inspects the tensors they are
+# given); nothing in attnlab reads a non-leaf's .grad.
 @pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf")
 @pytest.mark.parametrize(("model", "kind", "positions"), [("multihead", "seq2seq", None),
                                                           ("local", "lm", None),
@@ -39,3 +39,19 @@ def test_compiled_model_matches_eager_forward_and_backward(model, kind, position
     assert (compiled_out - out).norm() / out.norm() <= 1e-12
     assert (compiled_grads - grads).norm() / grads.norm() <= 1e-12
     torch._dynamo.reset()
+
+
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf")
+@pytest.mark.parametrize("model", ["multihead", "local"])
+def test_a_decoder_lm_step_compiles_to_one_graph(model):
+    """No graph break: the id range check stays inside the graph, the dispatch log is skipped."""
+    torch._dynamo.reset()
+    config = model_config(model, "lm", vocab_size=11, max_len=24, embed_dim=16, num_heads=4,
+                          num_layers=2, dropout=0.0, positions=None)
+    net = build_model(config)
+    explained = torch._dynamo.explain(lambda ids: net(ids).logsumexp(-1).mean())(
+        torch.randint(0, 11, (2, 9)))
+    assert explained.graph_break_count == 0, explained.break_reasons
+    with pytest.raises(ValueError, match=r"input_ids must lie in \[0, 11\), got values from 0 "
+                                         r"to 11"):
+        net(torch.tensor([[0, 11]]))  # eager: the clear error, before any work

@@ -29,12 +29,13 @@ def _row_cells(row: dict) -> list[str]:
         rate = (rate + " · " if rate else "") + f"{row['tokens_per_s']:.0f} tok/s"
     memory = f"{row['memory_mib']:.0f}" if row["memory_mib"] is not None else ""
     diff = f"{row['max_abs_diff']:.1e}" if row["max_abs_diff"] is not None else ""
-    return [row["suite"], row["case"], "" if row["n"] is None else str(row["n"]),
+    return [row["suite"], row["case"], row.get("condition", "alone"),
+            "" if row["n"] is None else str(row["n"]),
             row["contender"], row["path"], _range(row["time_ms"]), speedup, target, met, rate,
             memory, diff, "; ".join(row["notes"])]
 
 
-HEADER = ["bench", "case", "N", "contender", "path", "ms: median (min–max)",
+HEADER = ["bench", "case", "other work", "N", "contender", "path", "ms: median (min–max)",
           "speed-up vs peer: paired (min–max); by medians", "target", "met",
           "GFLOP/s (% of ceiling) · tok/s", "peak MiB", "max abs Δ", "notes"]
 
@@ -58,6 +59,9 @@ def markdown(results: dict) -> str:
             text += f", {_range(after)} after"
         lines.append(text + ". Each case with FLOPs also times this matmul in every round: "
                      "'% of X' is the fraction of the X GFLOP/s measured alongside it.")
+    if meta.get("isolated"):
+        lines.append("Each case ran in a fresh process that imports torch first; 'other work' "
+                     "busy = another process spinning on a core for the case's whole run.")
     lines += [f"Profile: {meta['profile']}. Speed-up = peer time / contender time per "
               "interleaved round: median (min–max) of those paired ratios, then the ratio of "
               "the medians; > 1 is faster. Targets hold at the issue's sizes only.", ""]
@@ -87,6 +91,8 @@ def series(results: dict) -> dict[str, list[tuple[int, float, float | None]]]:
         if row["n"] is None:
             continue
         label = f"{row['suite']}: {row['case']} · {row['contender']}"
+        if row.get("condition", "alone") != "alone":
+            label += f" ({row['condition']})"
         lines[label].append((row["n"], row["time_ms"]["median"], row["memory_mib"]))
     return {label: sorted(points) for label, points in lines.items() if len(points) > 1}
 

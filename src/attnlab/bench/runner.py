@@ -28,6 +28,7 @@ from .harness import (
     peak_memory_mib,
     time_interleaved,
 )
+from .isolate import CONDITIONS, rows_from_json, run_isolated, under
 
 #: Suite name -> module of this package, in run order.
 SUITES = {
@@ -76,6 +77,7 @@ class Row:
     max_abs_diff: float | None = None
     tolerance: float | None = None
     notes: list[str] = field(default_factory=list)
+    condition: str = "alone"
 
 
 CEILING = "fp32 matmul (ceiling)"
@@ -181,7 +183,8 @@ def load_suite(name: str):  # noqa: ANN201 (a module)
 
 
 def run(only: Sequence[str] | None = None, *, profile: str = "full", out: str | Path | None = None,
-        threads: int | None = None, log: Callable[[str], None] | None = None) -> dict:
+        threads: int | None = None, log: Callable[[str], None] | None = None,
+        isolate: bool = True, conditions: Sequence[str] = ("alone", "busy")) -> dict:
     """Run the suites (all, or ``only`` those); return the results as a JSON-ready dict.
 
     Args:
@@ -191,9 +194,13 @@ def run(only: Sequence[str] | None = None, *, profile: str = "full", out: str | 
             (created); None writes nothing.
         threads: ``torch.set_num_threads`` for the run (default: PyTorch's choice).
         log: Called with one line per finished case (progress); default stderr.
+        isolate: Each case in a fresh process that imports torch first (as users
+            run; see :mod:`attnlab.bench.isolate`); False runs them all in this one.
+        conditions: Run every case under each: ``"alone"``, and ``"busy"`` (another
+            process spinning on a core for the case's whole run).
 
     Raises:
-        ValueError: For an unknown suite or profile, or ``threads < 1``.
+        ValueError: For an unknown suite, profile or condition, or ``threads < 1``.
     """
     from .report import markdown, plot
 
@@ -202,28 +209,33 @@ def run(only: Sequence[str] | None = None, *, profile: str = "full", out: str | 
         raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
     chosen = PROFILES[profile]
     names = list(SUITES) if not only else list(dict.fromkeys(only))
+    conditions = list(dict.fromkeys(conditions))
+    if not conditions or not set(conditions) <= set(CONDITIONS):
+        raise ValueError(f"conditions must be among {', '.join(CONDITIONS)}, got {conditions}")
     suites = {name: load_suite(name) for name in names}
     if threads is not None:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
     meta: dict = {"profile": profile, "suites": names, "environment": environment(),
-                  "load_before": load_average()}
+                  "load_before": load_average(), "isolated": isolate,
+                  "conditions": conditions}
     ceiling = matmul_ceiling(chosen.ceiling_size)
     log(f"matmul ceiling: {ceiling.median:.1f} GFLOP/s (fp32, {chosen.ceiling_size}², "
         f"{torch.get_num_threads()} threads; load {meta['load_before']})")
     rows: list[Row] = []
     skipped: list[str] = []
-    for suite in suites.values():
-        for case in suite.cases(chosen):
-            try:
-                case_rows = run_case(case, chosen)
-            except Skipped as why:
-                skipped.append(f"{case.suite} · {case.name}: {why}")
-                log(f"[{case.suite}] {case.name}: {why}")
-                continue
-            rows.extend(case_rows)
-            log(_progress(case_rows))
+    for name, suite in suites.items():
+        for index, case in enumerate(suite.cases(chosen)):
+            for condition in conditions:
+                try:
+                    case_rows = _measure(name, index, case, chosen, threads, condition, isolate)
+                except Skipped as why:
+                    skipped.append(f"{case.suite} · {case.name}: {why}")
+                    log(f"[{case.suite}] {case.name}: {why}")
+                    break
+                rows.extend(case_rows)
+                log(_progress(case_rows))
     ceiling_after = matmul_ceiling(chosen.ceiling_size)
     meta.update(ceiling_before=asdict(ceiling), ceiling_after=asdict(ceiling_after),
                 load_after=load_average(), skipped=skipped)
@@ -240,6 +252,22 @@ def run(only: Sequence[str] | None = None, *, profile: str = "full", out: str | 
     return results
 
 
+def _measure(suite: str, index: int, case: Case, profile: Profile, threads: int | None,
+             condition: str, isolate: bool) -> list[Row]:
+    """One case under one condition, in a fresh process or in this one."""
+    if isolate:
+        result = run_isolated(suite, index, profile.name, threads, condition)
+        if "skipped" in result:
+            raise Skipped(result["skipped"])
+        rows = rows_from_json(result["rows"])
+    else:
+        with under(condition):
+            rows = run_case(case, profile)
+    for row in rows:
+        row.condition = condition
+    return rows
+
+
 def _progress(rows: list[Row]) -> str:
     parts = []
     for row in rows:
@@ -249,7 +277,7 @@ def _progress(rows: list[Row]) -> str:
         parts.append(text)
     head = rows[0]
     n = f" N={head.n}" if head.n is not None else ""
-    return f"[{head.suite}] {head.case}{n}: " + ", ".join(parts)
+    return f"[{head.suite}] {head.case}{n} ({head.condition}): " + ", ".join(parts)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -265,12 +293,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: bench-results)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="torch threads (default: PyTorch's choice)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run every case in this process (default: each in a fresh "
+                             "process that imports torch first, as users run)")
+    parser.add_argument("--conditions", nargs="+", choices=list(CONDITIONS),
+                        default=list(CONDITIONS), metavar="WHEN",
+                        help="alone and/or busy (another process spinning on a core "
+                             "for the whole case); default: both")
 
 
 def main_with(args: argparse.Namespace) -> int:
     """Run from parsed :func:`add_arguments` options; print the table; exit status."""
     profile = args.profile or ("quick" if args.quick else "full")
-    results = run(args.only, profile=profile, out=args.out, threads=args.threads)
+    results = run(args.only, profile=profile, out=args.out, threads=args.threads,
+                  isolate=not args.in_process, conditions=args.conditions)
     print(results["table"])
     print(f"\nwrote {Path(args.out) / 'results.json'}, results.md"
           + (", scaling.png" if "plot" in results else ""))

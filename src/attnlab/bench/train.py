@@ -8,10 +8,11 @@ cross-entropy, backward, AdamW. Batch 8 × 256 tokens.
 
 Contenders: HF (the peer, its default SDPA attention), attnlab, and attnlab
 through ``torch.compile`` (full profile; compilation happens during warm-up and
-is not timed). A second case times attnlab against x-transformers (the ``peers``
-dependency group; skipped with a note when not installed): a
-``TransformerWrapper`` with a 4-layer ``Decoder`` of the same width, heads,
-feed-forward and tied head, flash (SDPA) attention. It cannot load GPT-2's
+is not timed). A bf16 case runs both under ``torch.autocast("cpu", torch.bfloat16)``
+(an option compared at equal precision; HF gains as much from it). A further case
+times attnlab against x-transformers (the ``peers`` dependency group; skipped with a
+note when not installed): a ``TransformerWrapper`` with a 4-layer ``Decoder`` of the
+same width, heads, feed-forward and tied head, flash (SDPA) attention. It cannot load GPT-2's
 weights, so that case has no accuracy check; its matmul shapes are the same
 (its q/k/v/out projections have no bias), so the FLOP count is shared.
 Model FLOPs per token: ``6·P + 12·layers·T·E`` (P = matmul weights).
@@ -70,6 +71,8 @@ def cases(profile) -> list[Case]:  # noqa: ANN001 (a runner.Profile)
     name = f"GPT-2 shape step B={B} T={T}"
     return [Case("train", name, _make(shape, B, T, profile.name), peer="HF GPT-2",
                  flops=flops, tokens=B * T, repeats=repeats),
+            Case("train", f"{name} bf16 autocast", _make_bf16(shape, B, T), peer="HF GPT-2 bf16",
+                 flops=flops, tokens=B * T, repeats=repeats),
             Case("train", f"{name} vs x-transformers", _make_x(shape, B, T, profile.name),
                  peer="x-transformers", flops=flops, tokens=B * T, repeats=repeats)]
 
@@ -108,6 +111,38 @@ def _make(shape: dict[str, int], B: int, T: int, profile: str):  # noqa: ANN202
 
         first = check()
         return Setup(contenders, check=lambda: first, tolerance=1e-4, notes=notes)
+    return make
+
+
+def _make_bf16(shape: dict[str, int], B: int, T: int):  # noqa: ANN202
+    """Both steps under ``torch.autocast("cpu", torch.bfloat16)``.
+
+    An option compared at equal precision (HF gains as much from it as attnlab
+    does), never the float32 lead.
+    """
+    def make() -> Setup:
+        if importlib.util.find_spec("transformers") is None:
+            return Setup([], notes=["transformers not installed: skipped"])
+        from ..interop import from_hf
+
+        hf = hf_gpt2(shape).train()
+        ours = from_hf(hf).train()
+        ids = _ids(shape, B, T)
+
+        def autocast(loss_fn):  # noqa: ANN001, ANN202
+            def run() -> torch.Tensor:
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return loss_fn()
+            return run
+
+        hf_loss = autocast(lambda: hf(ids, labels=ids).loss)
+        our_loss = autocast(lambda: _lm_loss(ours, ids))
+        with torch.no_grad():
+            first = abs(float(hf_loss()) - float(our_loss()))  # before either trains
+        return Setup([Contender("HF GPT-2 bf16", _stepper(hf, hf_loss), "HF SDPA, autocast"),
+                      Contender("attnlab bf16", _stepper(ours, our_loss), "fused, autocast")],
+                     check=lambda: first, tolerance=5e-2,
+                     notes=["bf16 autocast in both (weights and optimizer float32)"])
     return make
 
 

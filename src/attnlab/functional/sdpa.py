@@ -171,7 +171,8 @@ def attend(
     empty = query.numel() == 0 or key.numel() == 0 or value.numel() == 0  # E >= 1: B, L or S
     choice = plan(L, S, mask, causal=causal, window=window, need_weights=need_weights,
                   empty=empty)
-    log.debug("attention L=%d S=%d: %s (%s)", L, S, choice.path, choice.reason)
+    if not torch.compiler.is_compiling():  # a logger call would break torch.compile's graph
+        log.debug("attention L=%d S=%d: %s (%s)", L, S, choice.path, choice.reason)
     if choice.path == "math":
         q = query if groups == 1 else query.unflatten(-3, (key.shape[-3], groups))
         k, v = (key, value) if groups == 1 else (key.unsqueeze(-3), value.unsqueeze(-3))

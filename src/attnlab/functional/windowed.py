@@ -4,43 +4,33 @@ A sliding window of width ``w`` lets query ``i`` (absolute position
 ``p = i + S - L``) see keys ``j`` with ``|p - j| < w`` (and ``j <= p`` when
 causal). A dense ``(L, S)`` mask would do ``L·S`` work to keep ``L·w`` of it.
 Here the queries are cut into blocks of ``Q`` rows; each block only meets the
-``K <= Q + w - 1`` keys (``Q + 2w - 2`` without causality) around it, so time
+``K = Q + w - 1`` keys (``Q + 2w - 2`` without causality) around it, so time
 and memory are ``O(L · (Q + w))``.
 
-Two implementations share that block structure:
+Two implementations share that block structure, and both take every block at
+once through strided views of the keys (no Python loop per block, so the
+OpenMP thread pool wakes a few times per call; see :mod:`attnlab.functional.banded`):
 
-* :class:`BandedAttention` (the default): a loop over query blocks in the style
-  of FlashAttention (Dao et al., 2022). Each block's ``(Q, K)`` scores are made,
-  normalised and used while they are still in the CPU cache; only the output
-  is kept, and the backward pass recomputes the scores and their softmax block
-  by block. Memory is ``O(L · D)`` beyond the inputs.
+* ``banded.BandedAttention`` (the default): batched matrix products, one softmax,
+  a backward pass that recomputes the weights, chunked to bound memory.
 * the fused-kernel version (with dropout, half precision, or a key mask that
-  needs a gradient): all blocks at once as a strided view through PyTorch's
-  SDPA with a small ``(Q, K)`` mask.
+  needs a gradient): PyTorch's SDPA over the blocks with a small ``(Q, K)`` mask.
 
 Shape letters: N flattened batch, L queries, S keys, D head width, Dv value
-width, n blocks, Q queries per block, K keys per block.
+width, n blocks, nb blocks in a chunk, Q queries per block, K keys per block.
 """
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .masks import as_bias, blocked_rows, restrict
+from .banded import BandedAttention
+from .masks import as_bias, restrict
 
 
 def block_size(window: int) -> int:
     """Queries per block of the fused-kernel version (all blocks in one SDPA call)."""
     return max(16, min(128, window))
-
-
-def kernel_block_size(window: int, causal: bool) -> int:
-    """Queries per block of :class:`BandedAttention`.
-
-    Small blocks waste little work outside the band and keep a block's scores in
-    the CPU cache; below 32 rows the matrix products get inefficient.
-    """
-    return 64 if window > 32 or not causal else 32
 
 
 def windowed_attention(
@@ -68,101 +58,11 @@ def windowed_attention(
         return _windowed_fused(query, key, value, key_mask, window=window, causal=causal,
                                scale=scale, dropout_p=dropout_p)
     key_bias = None
-    if key_mask is not None:  # (N or 1, S) -> additive (N or 1, 1, S)
-        key_bias = as_bias(key_mask, query.dtype)[:, None, :]
+    if key_mask is not None:  # (N or 1, S) -> additive (N or 1, S)
+        key_bias = as_bias(key_mask, query.dtype)
     out = BandedAttention.apply(query, key, value, key_bias, window, causal, scale)
     assert isinstance(out, Tensor)
     return out
-
-
-class BandedAttention(torch.autograd.Function):
-    """Block-by-block windowed attention with a recomputing backward (see module docstring).
-
-    ``apply(query, key, value, key_bias, window, causal, scale)``: query ``(N, L, D)``,
-    key ``(N, S, D)``, value ``(N, S, Dv)``, key_bias ``(N or 1, 1, S)`` additive or
-    None -> ``(N, L, Dv)``. Rows that see no key are zero, with zero gradients.
-    """
-
-    @staticmethod
-    def forward(ctx, query, key, value, key_bias, window, causal, scale):  # noqa: D102
-        N, L, _ = query.shape
-        out = query.new_zeros(N, L, value.shape[-1])  # (N, L, Dv); rows that see nothing stay 0
-        for rows, keys, bias, blind in _blocks(query, key, window, causal, key_bias):
-            scores = torch.baddbmm(bias, query[:, rows], key[:, keys].transpose(1, 2),
-                                   alpha=scale)  # (N, Q, K)
-            out[:, rows].baddbmm_(_softmax(scores, blind), value[:, keys])  # (N, Q, Dv)
-        ctx.save_for_backward(query, key, value, key_bias)
-        ctx.band = (window, causal, scale)
-        return out
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_out):  # noqa: D102
-        query, key, value, key_bias = ctx.saved_tensors
-        window, causal, scale = ctx.band
-        grad_out = grad_out.contiguous()
-        grad_q = torch.zeros_like(query)
-        grad_k = torch.zeros_like(key)
-        grad_v = torch.zeros_like(value)
-        for rows, keys, bias, blind in _blocks(query, key, window, causal, key_bias):
-            q, k, v, g = query[:, rows], key[:, keys], value[:, keys], grad_out[:, rows]
-            scores = torch.baddbmm(bias, q, k.transpose(1, 2), alpha=scale)  # (N, Q, K)
-            weights = _softmax(scores, blind)  # (N, Q, K), recomputed
-            grad_v[:, keys].baddbmm_(weights.transpose(1, 2), g)  # (N, K, Dv)
-            grad_w = torch.bmm(g, v.transpose(1, 2))  # (N, Q, K)
-            # softmax's own backward kernel: weights * (grad_w - rowsum(grad_w * weights)).
-            # Private but stable (torch >= 1.11 with this signature); gradcheck tests cover it.
-            grad_s = torch._softmax_backward_data(grad_w, weights, -1, weights.dtype)
-            grad_q[:, rows].baddbmm_(grad_s, k, alpha=scale)  # (N, Q, D)
-            grad_k[:, keys].baddbmm_(grad_s.transpose(1, 2), q, alpha=scale)  # (N, K, D)
-        return grad_q, grad_k, grad_v, None, None, None, None
-
-
-def _softmax(scores: Tensor, blind: Tensor | None) -> Tensor:
-    """Row softmax of ``(N, Q, K)`` scores; rows in ``blind`` ``(N|1, Q)`` (all -inf) give 0.
-
-    One fused kernel per block (on 2 cores each extra elementwise pass is another
-    round of waking the thread pool). The fix-up, which turns such a row's NaNs into
-    zeros, runs only for edge blocks of the band and, with a key mask, every block.
-    """
-    weights = torch.softmax(scores, dim=-1)
-    return weights if blind is None else weights.masked_fill_(blind[..., None], 0.0)
-
-
-def _blocks(query: Tensor, key: Tensor, window: int, causal: bool, key_bias: Tensor | None):
-    """Yield ``(rows, keys, bias, blind)`` per query block.
-
-    ``rows`` and ``keys`` are slices, ``bias`` the ``(N|1, Q, K)`` additive mask and
-    ``blind`` the ``(N|1, Q)`` rows that see no key (None when there are none).
-    Query ``i`` sits at ``p = i + S - L`` and sees keys ``p - back ... p + ahead``;
-    a block of rows ``[i0, i1)`` meets keys ``[i0 + S - L - back, i1 + S - L + ahead)``
-    cut to ``[0, S)``. Interior blocks share one bias; edge blocks get their own.
-    """
-    L, S = query.shape[1], key.shape[1]
-    offset, back, ahead = S - L, window - 1, (0 if causal else window - 1)
-    Q = kernel_block_size(window, causal)
-    shared: dict[tuple[int, int, int], tuple[Tensor, Tensor | None]] = {}
-    for i0 in range(0, L, Q):
-        i1 = min(L, i0 + Q)
-        lo, hi = max(0, i0 + offset - back), min(S, i1 + offset + ahead)
-        if hi <= lo:
-            continue  # the block sees nothing: its rows stay zero
-        first = i0 + offset - lo  # distance of the block's first query to key lo
-        entry = shared.get((i1 - i0, hi - lo, first))
-        if entry is None:
-            distance = torch.arange(first, first + i1 - i0, device=query.device)[:, None] \
-                - torch.arange(hi - lo, device=query.device)[None, :]  # (Q, K): p - j
-            visible = (distance <= back) & (distance >= -ahead)
-            bias = torch.zeros(visible.shape, dtype=query.dtype, device=query.device)
-            bias = bias.masked_fill_(~visible, float("-inf"))[None]  # (1, Q, K)
-            sees = visible.any(dim=-1)  # (Q,)
-            entry = bias, (None if bool(sees.all()) else ~sees[None])
-            shared[(i1 - i0, hi - lo, first)] = entry
-        bias, blind = entry
-        if key_bias is not None:
-            bias = bias + key_bias[:, :, lo:hi]  # (N|1, Q, K)
-            blind = blocked_rows(bias)  # (N|1, Q)
-        yield slice(i0, i1), slice(lo, hi), bias, blind
 
 
 def _windowed_fused(

@@ -74,9 +74,14 @@ def check_ids(name: str, ids: object, vocab_size: int, max_len: int, offset: int
     if ids.device.type == "meta":
         raise ValueError(f"{name} is on the meta device (a shape without data); token ids "
                          "must hold values")
-    low, high = (int(ids.min()), int(ids.max())) if ids.numel() else (0, 0)
-    if low < 0 or high >= vocab_size:
-        raise ValueError(f"{name} must lie in [0, {vocab_size}), got values from {low} to {high}")
+    if torch.compiler.is_compiling():  # reading values into Python would break the graph
+        torch._assert_async(((ids >= 0) & (ids < vocab_size)).all(),
+                            f"{name} must lie in [0, {vocab_size})")
+    else:
+        low, high = (int(ids.min()), int(ids.max())) if ids.numel() else (0, 0)
+        if low < 0 or high >= vocab_size:
+            raise ValueError(
+                f"{name} must lie in [0, {vocab_size}), got values from {low} to {high}")
     if offset + ids.shape[1] > max_len:
         raise ValueError(
             f"{name}: {ids.shape[1]} tokens after {offset} cached exceed the model's context "
