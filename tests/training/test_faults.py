@@ -200,3 +200,20 @@ def test_full_disk_at_a_later_checkpoint_keeps_the_earlier_one(tmp_path, capsys,
 
     assert load(out / "checkpoint.safetensors")[1]["step"] == 2
     assert not list(out.glob(".*.tmp"))
+
+
+def test_odd_values_found_by_a_hostile_tester(tmp_path, capsys, one_line_error):
+    (tmp_path / "empty.txt").write_text("")
+    cases = [
+        (["train", "--task", "text", "--data", str(tmp_path / "empty.txt")],
+         "holds too little text to train on (0 characters"),
+        (["train", "--task", "text", "--data", str(tmp_path)], "is a directory, not a file"),
+        (["train", "--model", "x" * 5000], "(5000 characters)"),
+        (["generate", str(tmp_path), "--prompt", "x", "--max_new_tokens", "10" * 12],
+         "--max_new_tokens must be at most 100000"),
+    ]
+    for argv, message in cases:
+        assert main([*argv, "--out", str(tmp_path / "r")] if argv[0] == "train" else argv) == 2
+        err = capsys.readouterr().err
+        one_line_error(err, message)
+        assert len(err) < 400

@@ -169,3 +169,37 @@ def test_resume_cannot_move_or_be_forced(run, tmp_path, capsys, one_line_error):
     assert main(["train", "--resume", str(run), "--force"]) == 2
     one_line_error(capsys.readouterr().err, "--force replaces a run, --resume continues one")
     assert not (tmp_path / "elsewhere").exists()
+
+
+def edit_config(run: Path, **changes) -> None:
+    data = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**data, **changes}))
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"model": "cross"}, "model='multihead' (config.json says 'cross')"),
+    ({"num_heads": 1}, "num_heads=2 (config.json says 1)"),  # the same tensor shapes
+    ({"embed_dim": 1_000_000_000}, "embed_dim=16"),  # refused before anything is allocated
+])
+def test_config_json_must_agree_with_the_weights(run, capsys, one_line_error, changes, message):
+    edit_config(run, **changes)
+    for command in (["evaluate", str(run)], ["generate", str(run), "--prompt", "1234"]):
+        assert main(command) == 2
+        one_line_error(capsys.readouterr().err, "was written by another model than config.json "
+                                                "describes", message)
+
+
+def test_finite_weights_that_overflow_are_refused(run, capsys, one_line_error):
+    def change(tensors):
+        tensors[first_weight(tensors)][...] = 3e38
+
+    rewrite(run / "model.safetensors", change)
+    for command in (["evaluate", str(run)], ["generate", str(run), "--prompt", "1234"]):
+        assert main(command) == 2
+        one_line_error(capsys.readouterr().err, "the model's outputs are not finite")
+
+
+def test_a_step_that_disagrees_with_the_optimiser_is_refused(run):
+    rewrite(run / "checkpoint.safetensors", change_meta=lambda m: m.update(step=9))
+    with pytest.raises(ValueError, match="its step is 9 but the optimiser has taken 10 steps"):
+        resume(run)

@@ -24,6 +24,8 @@ from .options import CliParser, choice_value, float_value, int_value
 
 #: New tokens for a packaged or GGUF language model when --max_new_tokens is not given.
 LM_NEW_TOKENS = 64
+#: The most --max_new_tokens may ask for (beyond it a count is a typo, not a plan).
+MAX_NEW_TOKENS = 100_000
 
 QUIT = ":q"
 
@@ -41,7 +43,8 @@ def add_parser(subparsers: Any) -> CliParser:
                              f"{', '.join(SHORT_NAMES)}")
     parser.add_option("prompt", metavar="TEXT", default=None,
                       help="the input (required unless --interactive)")
-    parser.add_option("max_new_tokens", type=int_value("--max_new_tokens"), default=None,
+    parser.add_option("max_new_tokens", type=int_value("--max_new_tokens", maximum=MAX_NEW_TOKENS),
+                      default=None,
                       metavar="N", help="tokens to generate (default: the task's answer "
                                         "length, or seq_length for text)")
     parser.add_option("temperature", type=float_value("--temperature", ">= 0",

@@ -93,8 +93,8 @@ def _tidy(message: str) -> str:
     return " ".join(message.split())
 
 
-def int_value(option: str, minimum: int = 1) -> ValueParser:
-    """A parser for an int option that must be at least ``minimum``.
+def int_value(option: str, minimum: int = 1, maximum: int | None = None) -> ValueParser:
+    """A parser for an int option that must be at least ``minimum`` (and at most ``maximum``).
 
     Example:
         >>> int_value("--epochs")("3")
@@ -112,6 +112,8 @@ def int_value(option: str, minimum: int = 1) -> ValueParser:
             value = None
         if value is None or value < minimum:
             raise argparse.ArgumentTypeError(f"{option} must be an int >= {minimum}, got {text!r}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{option} must be at most {maximum}, got {text}")
         return value
 
     return parse
@@ -157,8 +159,9 @@ def choice_value(option: str, choices: Sequence[str]) -> ValueParser:
 
     def parse(text: str) -> str:
         if text not in allowed:
+            shown = text if len(text) <= 60 else f"{text[:60]}… ({len(text)} characters)"
             raise argparse.ArgumentTypeError(
-                f"{option} must be one of: {', '.join(allowed)}; got {text!r}"
+                f"{option} must be one of: {', '.join(allowed)}; got {shown!r}"
             )
         return text
 
@@ -169,6 +172,8 @@ def file_value(option: str) -> ValueParser:
     """A parser for an option naming an existing file."""
 
     def parse(text: str) -> str:
+        if Path(text).is_dir():
+            raise argparse.ArgumentTypeError(f"{option}: {text!r} is a directory, not a file")
         if not Path(text).is_file():
             raise argparse.ArgumentTypeError(f"{option}: no such file {text!r}")
         return text

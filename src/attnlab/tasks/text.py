@@ -147,6 +147,9 @@ class TextTask(Task):
         self._ids = {"train": train_ids, "val": val_ids}
         for split, ids in self._ids.items():
             if len(ids) < 2 * seq_length:
+                if data is not None and len(ids) < 4:
+                    raise ValueError(f"data file {str(data)!r} holds too little text to train "
+                                     f"on ({len(ids)} characters in its {split} part)")
                 raise ValueError(
                     f"seq_length must be at most half the {split} text's {len(ids)} "
                     f"characters, got {seq_length}"

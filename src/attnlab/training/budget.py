@@ -17,7 +17,7 @@ import torch
 
 from ..tasks.base import Task
 from .config import TrainConfig
-from .mechanisms import model_config
+from .trainer import model_config_for
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,7 @@ class Estimate:
 
 def estimate(config: TrainConfig, task: Task) -> Estimate:
     """The rough memory a training step of ``config`` on ``task`` needs (see module docs)."""
-    mcfg = model_config(config.model, task.kind, vocab_size=len(task.vocab),
-                        max_len=max(task.max_src_len, task.max_tgt_len) + 1,
-                        embed_dim=config.embed_dim, num_heads=config.num_heads,
-                        num_layers=config.num_layers, dropout=config.dropout,
-                        positions=config.positions, task_defaults=task.model_defaults)
+    mcfg = model_config_for(config, task)
     E, F, V, T = mcfg.embed_dim, mcfg.resolved_ffn_dim, mcfg.vocab_size, mcfg.max_len
     stacks = 2 if task.kind == "seq2seq" else 1
     per_layer = 2 * E * E + 2 * E * F  # at least Q and out projections, and the FFN

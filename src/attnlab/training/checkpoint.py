@@ -54,6 +54,24 @@ def load(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     return tensors, metadata
 
 
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The JSON metadata of a safetensors file, without reading its tensors.
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        ValueError: If the file is damaged or not a safetensors file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file {path}")
+    try:
+        with safe_open(path, framework="pt") as handle:
+            raw = handle.metadata() or {}
+        return {key: parse_json(value, f"{path} metadata {key!r}") for key, value in raw.items()}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ValueError(f"{path} is damaged or not a safetensors file: {error}") from None
+
+
 def meta_field(meta: dict[str, Any], key: str, kind: type | tuple[type, ...],
                source: str) -> Any:
     """``meta[key]``, checked to be of ``kind`` (a bool is never an int here).

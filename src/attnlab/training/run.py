@@ -15,6 +15,7 @@ ever saved: training stops at the first NaN/inf loss or gradient.
 """
 
 import json
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -28,6 +29,7 @@ from .._io import atomic_write, parse_json, read_json
 from ..models.generation import sample_next
 from ..tasks.base import Task
 from . import budget, checkpoint, exports, rundir
+from . import trainer as trainer_module
 from .config import TrainConfig
 from .distributed import JobFailed, World, barrier, broadcast, setup, teardown
 from .progress import Clock, Reporter
@@ -101,11 +103,15 @@ def train(config: TrainConfig, *, resume: str | None = None, force: bool = False
             if world.is_main:
                 atomic_write(run_dir / "config.json", config.to_json() + "\n")
             try:
-                return _loop(trainer, run_dir, reporter)
-            except torch.distributed.DistError as exc:  # a torchrun worker died
+                with _stopped_by_torchrun(world):
+                    return _loop(trainer, run_dir, reporter)
+            except (torch.distributed.DistError, RuntimeError) as exc:
+                if world.size == 1 or isinstance(exc, Diverged):
+                    raise
+                # under torchrun, a collective that fails means a worker died
                 kept = "no checkpoint was saved yet" if trainer.saved_step is None else \
                     f"the checkpoint of step {trainer.saved_step} in {run_dir} is intact"
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else "lost"
+                first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else "lost"
                 raise JobFailed(f"another process of this torchrun job stopped ({first}); "
                                 f"{kept}; resume with: attnlab train --resume {run_dir}") \
                     from None
@@ -114,6 +120,27 @@ def train(config: TrainConfig, *, resume: str | None = None, force: bool = False
                 lock.release()
     finally:
         teardown(world)
+
+
+@contextmanager
+def _stopped_by_torchrun(world: World) -> Iterator[None]:
+    """Under torchrun, turn the SIGTERM it sends when another worker failed into JobFailed."""
+    if world.size == 1:
+        yield
+        return
+
+    def handler(signum, frame):  # noqa: ANN001, ARG001
+        raise torch.distributed.DistError("torchrun stopped this process")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _claim(config: TrainConfig, resume: str | None, force: bool,
@@ -176,13 +203,14 @@ def _loop(trainer: Trainer, run_dir: Path, reporter: Reporter) -> dict[str, Any]
                     raise Interrupted(str(run_dir))
         finally:
             reporter.stop()
-    sample = _write_sample(trainer, run_dir)  # (the last step was evaluated and saved)
     from ..visualize.pictures import visualize_run  # matplotlib: imported when needed
 
-    pictures = visualize_run(trainer, run_dir) if trainer.world.is_main else []
     saved: list[Path] = []
-    if cfg.save_path and trainer.world.is_main:
-        saved = exports.save(cfg.save_path, trainer.model, _weights_meta(trainer))
+    with _saving(trainer, run_dir):  # (the last step was evaluated and saved)
+        sample = _write_sample(trainer, run_dir)
+        pictures = visualize_run(trainer, run_dir) if trainer.world.is_main else []
+        if cfg.save_path and trainer.world.is_main:
+            saved = exports.save(cfg.save_path, trainer.model, _weights_meta(trainer))
     summary = {"run_dir": str(run_dir), "steps": trainer.step - start_step,
                "seconds": round(clock.elapsed(), 1), "metrics": metrics, "sample": sample,
                "pictures": [str(p) for p in pictures], "saved": [str(p) for p in saved]}
@@ -388,19 +416,62 @@ def load_run(run_dir: str, device: str = "auto") -> tuple[TrainConfig, Task, nn.
     if path.is_file():
         if path.suffix in exports.PICKLE_SUFFIXES:
             exports.refuse_pickle(path)
-        _, meta = checkpoint.load(path)
+        weights = path
+        meta = checkpoint.read_metadata(weights)
         config = TrainConfig.from_dict(checkpoint.meta_field(meta, "train_config", dict,
                                                              str(path)))
-        weights = path
     elif path.is_dir():
         config = read_config(run_dir)
         weights = path / "model.safetensors"
+        meta = checkpoint.read_metadata(weights)
     else:
         raise FileNotFoundError(f"no run directory {run_dir}")
     task = build_task(config)
+    _check_record(config, task, meta, str(weights))
     model = build_model(config, task)
     checkpoint.load_weights(weights, model)
-    return config, task, model.to(resolve_device(device)).eval()
+    model = model.to(resolve_device(device)).eval()
+    _probe(model, task, str(weights))
+    return config, task, model
+
+
+@torch.no_grad()
+def _probe(model: nn.Module, task: Task, source: str) -> None:
+    """One held-out example through the model: finite weights can still overflow (1e38)."""
+    batch = task.batch("val", 1, torch.Generator().manual_seed(0))
+    loss = trainer_module.loss_sum(model, batch.to(next(model.parameters()).device), task.kind)
+    if not bool(torch.isfinite(loss)):
+        raise ValueError(f"{source}: the model's outputs are not finite (its weights are out of "
+                         "range: damaged, or from a run that diverged)")
+
+
+#: TrainConfig fields that decide the model and its task: config.json must agree with the
+#: weights' own record on these (a resume may change the others, e.g. epochs).
+MODEL_FIELDS = ("model", "embed_dim", "num_heads", "num_layers", "dropout", "positions", "task",
+                "seq_length", "data")
+
+
+def _check_record(config: TrainConfig, task: Task, meta: dict[str, Any], source: str) -> None:
+    """Refuse a config.json that disagrees with the weights' metadata, before building.
+
+    A model built from an edited config can have the same tensor shapes (``num_heads``,
+    ``model``) and compute something else; and an absurd size must not be allocated.
+    """
+    saved = checkpoint.meta_field(meta, "train_config", dict, source)
+    differ = [f"{k}={saved.get(k)!r} (config.json says {getattr(config, k)!r})"
+              for k in MODEL_FIELDS if saved.get(k) != getattr(config, k)]
+    built = trainer_module.model_config_for(config, task).to_dict()
+    recorded = meta.get("model_config")
+    if not differ and recorded != built:
+        differ = [f"model_config {recorded!r} (config.json gives {built!r})"]
+    if differ:
+        raise ValueError(f"{source} was written by another model than config.json describes: "
+                         f"{'; '.join(differ[:3])}")
+    need = budget.estimate(config, task).parameters * 4
+    free = budget.available_bytes(torch.device("cpu"))
+    if free is not None and need > free:
+        raise ValueError(f"{source}: the model needs {need / 2**30:.1f} GiB, more than the "
+                         f"{free / 2**30:.1f} GiB free")
 
 
 def evaluate(run_dir: str, *, device: str = "auto",

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import ModelConfig
 from ..registry import TASKS
 from ..tasks.base import BOS, EOS, PAD, Batch, Task
 from .config import TrainConfig
@@ -50,15 +51,20 @@ def build_task(config: TrainConfig) -> Task:
     return task_class(seq_length=config.seq_length)
 
 
+def model_config_for(config: TrainConfig, task: Task) -> ModelConfig:
+    """The :class:`ModelConfig` a run of ``config`` on ``task`` builds."""
+    max_len = max(task.max_src_len, task.max_tgt_len) + 1
+    return model_config(config.model, task.kind, vocab_size=len(task.vocab), max_len=max_len,
+                        embed_dim=config.embed_dim, num_heads=config.num_heads,
+                        num_layers=config.num_layers, dropout=config.dropout,
+                        positions=config.positions, task_defaults=task.model_defaults)
+
+
 def build_model(config: TrainConfig, task: Task) -> nn.Module:
     """The model for the task and mechanism, initialised from ``config.seed``."""
     from ..models import build_model as build
 
-    max_len = max(task.max_src_len, task.max_tgt_len) + 1
-    mcfg = model_config(config.model, task.kind, vocab_size=len(task.vocab), max_len=max_len,
-                        embed_dim=config.embed_dim, num_heads=config.num_heads,
-                        num_layers=config.num_layers, dropout=config.dropout,
-                        positions=config.positions, task_defaults=task.model_defaults)
+    mcfg = model_config_for(config, task)
     torch.manual_seed(config.seed)
     return build(mcfg)
 
@@ -189,6 +195,9 @@ class Trainer:
             nll += float(loss_sum(self.model, batch, self.task.kind))
             if self.task.kind == "seq2seq":
                 scores.append(self.task.score(self.predict(batch.src).cpu(), batch.to("cpu")))
+        if not math.isfinite(nll):
+            raise ValueError("the model's held-out loss is not finite: its weights are out of "
+                             "range (damaged, or from a run that diverged)")
         metrics = {"val_loss": nll / count}
         if self.task.kind == "lm":
             metrics["bits_per_char"] = self.task.bits_per_char(nll / count)
@@ -258,6 +267,9 @@ class Trainer:
                 if not bool(torch.isfinite(value).all()):
                     raise ValueError(f"{source}: optimiser tensor {key} holds NaN or infinite "
                                      "values; it cannot be resumed")
+                if name == "step" and float(value) != meta["step"]:
+                    raise ValueError(f"{source} is damaged: its step is {meta['step']} but "
+                                     f"the optimiser has taken {float(value):g} steps")
                 entry[name] = value.to(self.device)
             state[index] = entry
         extra = sorted(k for k in tensors if k.startswith("optim.")
