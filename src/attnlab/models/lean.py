@@ -11,13 +11,14 @@ runs the same layers differently, once the prompt has been checked:
   one fused ``x @ W_qkvᵀ`` product per layer (weights concatenated and laid out
   transposed once per ``generate`` call, so they are never stale after training
   or loading), keys and values written in place into per-layer buffers
-  preallocated to prompt + new tokens (:meth:`KVCache.append_unchecked`), and the
-  output head as ``x @ Wᵀ`` too.
+  preallocated to prompt + new tokens (:meth:`KVCache.append_unchecked`), the
+  feed-forward's products (gate and up fused) and the output head as ``x @ Wᵀ``
+  too.
 
-Norms, feed-forward blocks, embeddings, positional biases and the attention
-kernel are the layers' own modules: this file holds the step's wiring, not a
-second copy of each layer. :func:`lean_supported` says when the step applies;
-otherwise ``generate`` keeps the plain cached forward.
+Norms, embeddings, positional biases, activations and the attention kernel are
+the layers' own modules and functions: this file holds the step's wiring and
+its weight layout, not a second copy of each layer. :func:`lean_supported` says
+when the step applies; otherwise ``generate`` keeps the plain cached forward.
 
 Shape letters: B batch, H query heads, G key/value heads, D head width,
 S positions so far, E width, V vocabulary.
@@ -28,6 +29,7 @@ from torch import Tensor, nn
 
 from ..attention.cache import KVCache
 from ..attention.multihead import MultiHeadAttention
+from ..blocks.feedforward import ACTIVATIONS, MLP, SwiGLU
 
 
 def lean_supported(lm: nn.Module) -> bool:
@@ -77,6 +79,42 @@ class _Attn:
         self.b_out = None if attn.out_proj.bias is None else attn.out_proj.bias.detach()
 
 
+class _FFN:
+    """One layer's feed-forward weights, transposed (gate and up fused) for the step.
+
+    MLP and the gated blocks (SwiGLU, GeGLU) are wired here with the blocks' own
+    activations; any other block is called as it is.
+    """
+
+    def __init__(self, ffn: nn.Module) -> None:
+        self.module = ffn
+        self.gated = isinstance(ffn, SwiGLU)
+        self.plain = not self.gated and type(ffn) is not MLP
+        if self.plain:
+            return
+        ins = (ffn.gate_proj, ffn.up_proj) if self.gated else (ffn.up_proj,)
+        self.act = ACTIVATIONS[ffn.gate_activation if self.gated else ffn.activation]
+        self.w_in = _transposed(torch.cat([p.weight for p in ins]))  # (E, F) or (E, 2F)
+        self.b_in = _cat_bias(*ins)
+        self.w_out = _transposed(ffn.down_proj.weight)  # (F, E)
+        self.b_out = None if ffn.down_proj.bias is None else ffn.down_proj.bias.detach()
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """``(B, 1, E)`` -> ``(B, 1, E)``, as the block computes it."""
+        if self.plain:
+            return self.module(x)
+        h = x @ self.w_in
+        if self.b_in is not None:
+            h = h + self.b_in
+        if self.gated:
+            gate, up = h.chunk(2, dim=-1)  # (B, 1, F) each
+            h = self.act(gate) * up
+        else:
+            h = self.act(h)
+        out = h @ self.w_out  # (B, 1, E)
+        return out if self.b_out is None else out + self.b_out
+
+
 class LeanDecoder:
     """Prefill through the model's forward, then lean one-token steps.
 
@@ -95,6 +133,7 @@ class LeanDecoder:
         self.caches: list[KVCache] = lm.new_cache(total)
         with torch.no_grad():
             self.attn = [_Attn(layer.self_attn) for layer in lm.decoder.layers]
+            self.ffn = [_FFN(layer.ffn) for layer in lm.decoder.layers]
             self.w_head = _transposed(lm.lm_head.weight)  # (E, V)
             self.b_head = None if lm.lm_head.bias is None else lm.lm_head.bias.detach()
         rotary = lm.embed.rotary
@@ -119,16 +158,17 @@ class LeanDecoder:
         offset = len(self.caches[0])
         x = lm.embed(ids, offset=offset)  # (B, 1, E)
         bias = lm.embed.attention_bias(1, offset + 1, x.dtype, x.device)  # (H, 1, S) | None
-        for layer, attn, cache in zip(lm.decoder.layers, self.attn, self.caches, strict=True):
+        for layer, attn, ffn, cache in zip(lm.decoder.layers, self.attn, self.ffn, self.caches,
+                                           strict=True):
             if layer.parallel:
                 h = self._attend(layer.self_norm(x), attn, cache, bias, offset)
-                x = x + h + layer.ffn(layer.ffn_norm(x))
+                x = x + h + ffn(layer.ffn_norm(x))
             elif layer.prenorm:
                 x = x + self._attend(layer.self_norm(x), attn, cache, bias, offset)
-                x = x + layer.ffn(layer.ffn_norm(x))
+                x = x + ffn(layer.ffn_norm(x))
             else:
                 x = layer.self_norm(x + self._attend(x, attn, cache, bias, offset))
-                x = layer.ffn_norm(x + layer.ffn(x))
+                x = layer.ffn_norm(x + ffn(x))
         norm = lm.decoder.final_norm
         if norm is not None:
             x = norm(x)
