@@ -155,3 +155,15 @@ def test_stream_checks_its_arguments_before_any_work(kwargs: dict, error: type,
     args = {"input_ids": torch.tensor([[1, 2]]), "max_new_tokens": 4, **kwargs}
     with pytest.raises(error, match=match):
         lm.stream(args.pop("input_ids"), args.pop("max_new_tokens"), **args)
+
+
+def test_capturing_attention_keeps_the_plain_path() -> None:
+    from attnlab.visualize.capture import capture_attention
+
+    lm = tiny(10)
+    ids = torch.randint(0, 37, (1, 4))
+    want = lm.generate(ids, 6, temperature=0, use_cache=False)
+    with capture_attention(lm):
+        assert not lean_supported(lm)
+        assert torch.equal(lm.generate(ids, 6, temperature=0), want)
+    assert lean_supported(lm)
