@@ -83,6 +83,23 @@ class KVCache:
         self.length = end
         return self._k[..., :end, :], self._v[..., :end, :]
 
+    def append_unchecked(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`update` without its checks, for the lean decode step.
+
+        Writes ``(B, G, L, D)`` keys and values in place into the preallocated
+        storage and returns views of everything cached. Only for a cache that
+        :meth:`update` has filled already (the validated prefill) with room for
+        ``L`` more positions, and inputs of the same batch, heads, widths, dtype
+        and device: nothing is checked.
+        """
+        assert self._k is not None
+        assert self._v is not None
+        end = self.length + k.shape[-2]
+        self._k[..., self.length:end, :] = k
+        self._v[..., self.length:end, :] = v
+        self.length = end
+        return self._k[..., :end, :], self._v[..., :end, :]
+
     def _fits(self, k: Tensor, v: Tensor) -> bool:
         """Whether ``k``/``v`` can be appended to the storage as it is."""
         assert self._k is not None

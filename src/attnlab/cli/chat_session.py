@@ -3,8 +3,8 @@
 :class:`ChatSession` keeps the messages, renders them with the model's chat
 template, drops the oldest turns when the prompt would not fit the context
 (and says so), and streams the answer token by token through the model's
-cached forward pass (prefill once, then one token per step, as
-``DecoderLM.generate`` does). After each answer it keeps the token ids, so
+own decode path, ``DecoderLM.stream`` (prefill once, then the lean one-token
+step, as ``DecoderLM.generate`` does). After each answer it keeps the token ids, so
 ``:attn`` and ``:show`` can look at what the answer attended to.
 """
 
@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import torch
 
 from ..interop import GGUFModel
-from ..models.generation import sample_next
 
 
 @dataclass
@@ -130,15 +129,12 @@ class ChatSession:
                               {"role": "assistant", "content": answer}]
             self.last = Exchange(ids + written, len(ids), question, answer)
 
-    @torch.no_grad()
     def _tokens(self, ids: list[int]) -> Iterator[int]:
+        """The answer's tokens through the model's own decode path (``DecoderLM.stream``)."""
         model, s = self.loaded.model, self.sampling
         device = next(model.parameters()).device
-        cache = model.new_cache(len(ids) + s.max_new_tokens)
-        fed = torch.tensor([ids], device=device)  # (1, T): the prefill, then one token a step
-        for _ in range(s.max_new_tokens):
-            logits = model(fed, cache=cache)[:, -1]  # (1, V)
-            token = sample_next(logits, s.temperature, s.top_k,
-                                self.generator if s.temperature else None, top_p=s.top_p)
+        prompt = torch.tensor([ids], device=device)  # (1, T)
+        stream = model.stream(prompt, s.max_new_tokens, temperature=s.temperature, top_k=s.top_k,
+                              top_p=s.top_p, generator=self.generator if s.temperature else None)
+        for token in stream:  # (1,) each: the prefill once, then the lean one-token step
             yield int(token)
-            fed = token[:, None]  # (1, 1)

@@ -7,12 +7,17 @@ the vocabulary: ``logits[b, t]`` scores the token after ``input_ids[b, :t+1]``
 Shape letters: B batch, L new tokens, S all tokens (cached + new), E width, V vocabulary.
 """
 
+from collections.abc import Iterator
+
+import torch
 from torch import Tensor, nn
 
+from .._validate import check_float
 from ..attention.cache import KVCache
 from ..config import ModelConfig
 from .embeddings import Embeddings
-from .generation import check_generation_args, decode_loop
+from .generation import check_generation_args, decode_stream
+from .lean import LeanDecoder, lean_supported
 from .stack import LayerStack, check_caches, check_ids, init_weights, new_caches, self_mask
 
 
@@ -82,10 +87,48 @@ class DecoderLM(nn.Module):
         most likely tokens if given). Stops early once every row produced
         ``eos_id``. Rows must be the same length (no padding).
 
+        With the cache the prompt runs once through :meth:`forward` (checked
+        there, once) and each new token through the lean step of
+        :class:`~attnlab.models.lean.LeanDecoder` (fused QKV, in-place static
+        cache, no per-step checks); models it cannot run (attention other than
+        the multi-head family, or while ``capture_attention`` records) keep the
+        plain cached forward. Both give the tokens of ``use_cache=False``.
+
         Raises:
             ValueError: If the prompt plus ``max_new_tokens`` exceeds ``max_len``.
         """
         check_generation_args(max_new_tokens, temperature, top_k, use_cache)
+        was_training = self.training
+        self.eval()
+        try:
+            stream = self._stream(input_ids, max_new_tokens, use_cache=use_cache,
+                                  temperature=temperature, top_k=top_k, eos_id=eos_id,
+                                  generator=generator)
+            tokens = [t[:, None] for t in stream]
+            return torch.cat([input_ids, *tokens], dim=1)  # (B, T + new)
+        finally:
+            self.train(was_training)
+
+    def stream(self, input_ids: Tensor, max_new_tokens: int, *, temperature: float = 1.0,
+               top_k: int | None = None, top_p: float | None = None, eos_id: int | None = None,
+               generator=None) -> Iterator[Tensor]:  # noqa: ANN001
+        """Yield the ``(B,)`` next tokens one step at a time (as :meth:`generate` picks them).
+
+        The same cached, lean decode path as :meth:`generate`; the model must be
+        in eval mode (``model.eval()``). Arguments are checked before the first
+        token; ``top_p`` keeps the fewest most likely tokens holding that much
+        probability. Stop iterating whenever you like (a chat's stop token).
+        """
+        check_generation_args(max_new_tokens, temperature, top_k)
+        if top_p is not None:
+            check_float("top_p", top_p, minimum=0.0, maximum=1.0, min_inclusive=False)
+        return self._stream(input_ids, max_new_tokens, use_cache=True, temperature=temperature,
+                            top_k=top_k, top_p=top_p, eos_id=eos_id, generator=generator)
+
+    def _stream(self, input_ids: Tensor, max_new_tokens: int, *, use_cache: bool,
+                temperature: float, top_k: int | None, eos_id: int | None,
+                generator, top_p: float | None = None) -> Iterator[Tensor]:  # noqa: ANN001
+        """Check the prompt, pick the decode step, return the token stream."""
         cfg = self.config
         check_ids("input_ids", input_ids, cfg.vocab_size, cfg.max_len)
         total = input_ids.shape[1] + max_new_tokens
@@ -94,15 +137,17 @@ class DecoderLM(nn.Module):
                 f"prompt of {input_ids.shape[1]} tokens + max_new_tokens={max_new_tokens} "
                 f"exceeds the model's context max_len={cfg.max_len}"
             )
-        cache = self.new_cache(total) if use_cache else None
-        was_training = self.training
-        self.eval()
-        try:
-            return decode_loop(lambda ids, c: self(ids, cache=c), input_ids, max_new_tokens,
-                               cache=cache, temperature=temperature, top_k=top_k,
-                               eos_id=eos_id, generator=generator)
-        finally:
-            self.train(was_training)
+        if not use_cache:
+            step, cache = (lambda ids, c: self(ids)), None
+        elif input_ids.shape[0] > 0 and not self.training and lean_supported(self):
+            step = LeanDecoder(self, total)
+            cache = step.caches
+        else:
+            cache = self.new_cache(total)
+            step = lambda ids, c: self(ids, cache=c)  # noqa: E731
+        return decode_stream(step, input_ids, max_new_tokens, cache=cache,
+                             temperature=temperature, top_k=top_k, top_p=top_p, eos_id=eos_id,
+                             generator=generator)
 
 
 class DecoderModel(nn.Module):

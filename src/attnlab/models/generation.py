@@ -5,7 +5,7 @@ the newest token: a step costs ``O(current length)``. Without it every step
 re-runs the whole sequence. Both give the same tokens.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -68,6 +68,37 @@ def sample_next(logits: Tensor, temperature: float, top_k: int | None,
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # (B,)
 
 
+def decode_stream(step: Step, ids: Tensor, max_new_tokens: int, *, cache: object | None,
+                  temperature: float, top_k: int | None, top_p: float | None = None,
+                  eos_id: int | None = None, generator: torch.Generator | None = None
+                  ) -> Iterator[Tensor]:
+    """Yield the next ``(B,)`` tokens after ``ids`` ``(B, T)``, up to ``max_new_tokens`` times.
+
+    With a cache the first ``step`` call gets the whole prompt (the prefill) and
+    every later one the newest ``(B, 1)`` tokens; without one every call gets all
+    ids so far. A row that produced ``eos_id`` keeps producing ``eos_id``; the
+    stream ends early when every row has. Stopping the iteration early (a chat
+    answer that hit a stop token) costs nothing more.
+    """
+    done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+    fed = ids
+    for _ in range(max_new_tokens):
+        with torch.no_grad():
+            logits = step(fed, cache)[:, -1]  # (B, V)
+            token = sample_next(logits, temperature, top_k, generator, top_p=top_p)  # (B,)
+        if eos_id is not None:
+            token = torch.where(done, torch.full_like(token, eos_id), token)
+            done |= token == eos_id
+        yield token
+        if cache is not None:
+            fed = token[:, None]  # (B, 1)
+        else:
+            ids = torch.cat([ids, token[:, None]], dim=1)  # (B, T + 1)
+            fed = ids
+        if eos_id is not None and ids.shape[0] > 0 and bool(done.all()):  # B = 0: run on
+            return
+
+
 @torch.no_grad()
 def decode_loop(step: Step, ids: Tensor, max_new_tokens: int, *, cache: object | None,
                 temperature: float, top_k: int | None, eos_id: int | None,
@@ -75,18 +106,8 @@ def decode_loop(step: Step, ids: Tensor, max_new_tokens: int, *, cache: object |
     """Extend ``ids`` ``(B, T)`` by up to ``max_new_tokens``; returns ``(B, T + new)``.
 
     A sequence that produced ``eos_id`` keeps producing ``eos_id``; the loop ends
-    early when every sequence has.
+    early when every sequence has (see :func:`decode_stream`).
     """
-    done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
-    fed = ids
-    for _ in range(max_new_tokens):
-        logits = step(fed, cache)[:, -1]  # (B, V)
-        token = sample_next(logits, temperature, top_k, generator)  # (B,)
-        if eos_id is not None:
-            token = torch.where(done, torch.full_like(token, eos_id), token)
-            done |= token == eos_id
-        ids = torch.cat([ids, token[:, None]], dim=1)  # (B, T + 1)
-        fed = token[:, None] if cache is not None else ids
-        if eos_id is not None and ids.shape[0] > 0 and bool(done.all()):  # B = 0: run on
-            break
-    return ids
+    tokens = list(decode_stream(step, ids, max_new_tokens, cache=cache, temperature=temperature,
+                                top_k=top_k, eos_id=eos_id, generator=generator))
+    return torch.cat([ids, *(t[:, None] for t in tokens)], dim=1)  # (B, T + new)

@@ -1,0 +1,205 @@
+"""The lean decode step of a :class:`~attnlab.models.decoder.DecoderLM`.
+
+``generate`` (and ``attnlab chat``) spend almost all their time feeding one
+token at a time through the model. The model's ``forward`` checks its inputs,
+masks and caches on every call and runs three projections per attention layer;
+for one new token these costs are a large part of the step. :class:`LeanDecoder`
+runs the same layers differently, once the prompt has been checked:
+
+* the prompt ("prefill") goes through the model's own, validated ``forward``;
+* each later token goes through :meth:`LeanDecoder.step`: no per-step checks,
+  one fused ``x @ W_qkvᵀ`` product per layer (weights concatenated and laid out
+  transposed once per ``generate`` call, so they are never stale after training
+  or loading), keys and values written in place into per-layer buffers
+  preallocated to prompt + new tokens (:meth:`KVCache.append_unchecked`), the
+  feed-forward's products (gate and up fused) and the output head as ``x @ Wᵀ``
+  too.
+
+Norms, embeddings, positional biases, activations and the attention kernel are
+the layers' own modules and functions: this file holds the step's wiring and
+its weight layout, not a second copy of each layer. :func:`lean_supported` says
+when the step applies; otherwise ``generate`` keeps the plain cached forward.
+
+Shape letters: B batch, H query heads, G key/value heads, D head width,
+S positions so far, E width, V vocabulary.
+"""
+
+import torch
+from torch import Tensor, nn
+
+from ..attention.cache import KVCache
+from ..attention.multihead import MultiHeadAttention
+from ..blocks.feedforward import ACTIVATIONS, MLP, SwiGLU
+
+
+def lean_supported(lm: nn.Module) -> bool:
+    """Whether :class:`LeanDecoder` can run ``lm`` (a ``DecoderLM``) exactly.
+
+    It needs every self-attention to be a :class:`MultiHeadAttention` with plain
+    ``nn.Linear`` projections and no attention recorder (``capture_attention``
+    wants the plain path), and the output head to be a plain ``nn.Linear``.
+    Other mechanisms ("additive", "simple") fall back to the model's forward.
+    """
+    if type(lm.lm_head) is not nn.Linear:
+        return False
+    for layer in lm.decoder.layers:
+        attn = layer.self_attn
+        if not isinstance(attn, MultiHeadAttention) or layer.cross_attn is not None:
+            return False
+        if attn._recorder is not None or attn._score_recorder is not None:
+            return False
+        if any(type(p) is not nn.Linear for p in (attn.q_proj, attn.k_proj, attn.v_proj,
+                                                   attn.out_proj)):
+            return False
+    return True
+
+
+def _transposed(w: Tensor) -> Tensor:
+    """``w`` ``(N, K)`` as contiguous ``(K, N)``: ``x @ that`` equals ``F.linear(x, w)``."""
+    return w.detach().t().contiguous()
+
+
+def _cat_bias(*linears: nn.Linear) -> Tensor | None:
+    if all(p.bias is None for p in linears):
+        return None
+    return torch.cat([p.bias.detach() if p.bias is not None
+                      else p.weight.new_zeros(p.out_features) for p in linears])
+
+
+class _Attn:
+    """One layer's attention weights, fused and transposed for the step."""
+
+    def __init__(self, attn: MultiHeadAttention) -> None:
+        self.module = attn
+        self.H, self.G, self.D = attn.num_heads, attn.num_kv_heads, attn.head_dim
+        projs = (attn.q_proj, attn.k_proj, attn.v_proj)
+        self.w_qkv = _transposed(torch.cat([p.weight for p in projs]))  # (E, (H + 2G) D)
+        self.b_qkv = _cat_bias(*projs)  # ((H + 2G) D,) | None
+        self.w_out = _transposed(attn.out_proj.weight)  # (H D, E)
+        self.b_out = None if attn.out_proj.bias is None else attn.out_proj.bias.detach()
+
+
+class _FFN:
+    """One layer's feed-forward weights, transposed (gate and up fused) for the step.
+
+    MLP and the gated blocks (SwiGLU, GeGLU) are wired here with the blocks' own
+    activations; any other block is called as it is.
+    """
+
+    def __init__(self, ffn: nn.Module) -> None:
+        self.module = ffn
+        self.gated = isinstance(ffn, SwiGLU)
+        self.plain = not self.gated and type(ffn) is not MLP
+        if self.plain:
+            return
+        ins = (ffn.gate_proj, ffn.up_proj) if self.gated else (ffn.up_proj,)
+        self.act = ACTIVATIONS[ffn.gate_activation if self.gated else ffn.activation]
+        self.w_in = _transposed(torch.cat([p.weight for p in ins]))  # (E, F) or (E, 2F)
+        self.b_in = _cat_bias(*ins)
+        self.w_out = _transposed(ffn.down_proj.weight)  # (F, E)
+        self.b_out = None if ffn.down_proj.bias is None else ffn.down_proj.bias.detach()
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """``(B, 1, E)`` -> ``(B, 1, E)``, as the block computes it."""
+        if self.plain:
+            return self.module(x)
+        h = x @ self.w_in
+        if self.b_in is not None:
+            h = h + self.b_in
+        if self.gated:
+            gate, up = h.chunk(2, dim=-1)  # (B, 1, F) each
+            h = self.act(gate) * up
+        else:
+            h = self.act(h)
+        out = h @ self.w_out  # (B, 1, E)
+        return out if self.b_out is None else out + self.b_out
+
+
+class LeanDecoder:
+    """Prefill through the model's forward, then lean one-token steps.
+
+    Built by ``DecoderLM.generate`` for one call: it owns the per-layer caches
+    (preallocated to ``total`` positions) and the fused, transposed weights.
+    Call it as the decode loop's ``step(ids, cache)``: the first call (empty
+    caches) is the prefill, every later one feeds ``(B, 1)`` new tokens.
+
+    Args:
+        lm: A ``DecoderLM`` in eval mode for which :func:`lean_supported` holds.
+        total: Prompt length + new tokens (the caches' size).
+    """
+
+    def __init__(self, lm: nn.Module, total: int) -> None:
+        self.lm = lm
+        self.caches: list[KVCache] = lm.new_cache(total)
+        with torch.no_grad():
+            self.attn = [_Attn(layer.self_attn) for layer in lm.decoder.layers]
+            self.ffn = [_FFN(layer.ffn) for layer in lm.decoder.layers]
+            self.w_head = _transposed(lm.lm_head.weight)  # (E, V)
+            self.b_head = None if lm.lm_head.bias is None else lm.lm_head.bias.detach()
+        rotary = lm.embed.rotary
+        self.rotary_dim = None if rotary is None else rotary.rotary_dim
+        self.cos = self.sin = None
+        if rotary is not None:
+            w = lm.embed.tokens.weight
+            compute = torch.float64 if w.dtype == torch.float64 else torch.float32
+            cos, sin = rotary._cached(total, w.device, compute)  # (>= total, R)
+            self.cos, self.sin = cos[:total], sin[:total]
+
+    def __call__(self, ids: Tensor, cache: object = None) -> Tensor:
+        """``(B, L)`` ids -> ``(B, L, V)`` logits (L = 1 after the prefill)."""
+        if len(self.caches[0]) == 0:
+            return self.lm(ids, cache=self.caches)  # the prompt: checked once, here
+        return self.step(ids)
+
+    @torch.no_grad()
+    def step(self, ids: Tensor) -> Tensor:
+        """One new token per row: ``(B, 1)`` ids -> ``(B, 1, V)`` logits, no checks."""
+        lm = self.lm
+        offset = len(self.caches[0])
+        x = lm.embed(ids, offset=offset)  # (B, 1, E)
+        bias = lm.embed.attention_bias(1, offset + 1, x.dtype, x.device)  # (H, 1, S) | None
+        for layer, attn, ffn, cache in zip(lm.decoder.layers, self.attn, self.ffn, self.caches,
+                                           strict=True):
+            if layer.parallel:
+                h = self._attend(layer.self_norm(x), attn, cache, bias, offset)
+                x = x + h + ffn(layer.ffn_norm(x))
+            elif layer.prenorm:
+                x = x + self._attend(layer.self_norm(x), attn, cache, bias, offset)
+                x = x + ffn(layer.ffn_norm(x))
+            else:
+                x = layer.self_norm(x + self._attend(x, attn, cache, bias, offset))
+                x = layer.ffn_norm(x + ffn(x))
+        norm = lm.decoder.final_norm
+        if norm is not None:
+            x = norm(x)
+        logits = x @ self.w_head  # (B, 1, V)
+        return logits if self.b_head is None else logits + self.b_head
+
+    def _attend(self, h: Tensor, a: _Attn, cache: KVCache, bias: Tensor | None,
+                offset: int) -> Tensor:
+        """``(B, 1, E)`` -> ``(B, 1, E)``: fused QKV, in-place cache write, the module's kernel."""
+        B, H, G, D = h.shape[0], a.H, a.G, a.D
+        qkv = h @ a.w_qkv  # (B, 1, (H + 2G) D)
+        if a.b_qkv is not None:
+            qkv = qkv + a.b_qkv
+        qkv = qkv.view(B, H + 2 * G, 1, D)  # L = 1: (B, 1, N, D) and (B, N, 1, D) agree
+        qk, v = qkv[:, : H + G], qkv[:, H + G:]  # (B, H + G, 1, D), (B, G, 1, D)
+        if self.cos is not None:
+            qk = self._rotate(qk, offset)
+        k, v = cache.append_unchecked(qk[:, H:], v)  # (B, G, S, D)
+        out = a.module.attend(qk[:, :H], k, v, bias, causal=a.module.causal,
+                              window=a.module.window)  # (B, H, 1, D)
+        out = out.reshape(B, 1, H * D) @ a.w_out  # (B, 1, E)
+        return out if a.b_out is None else out + a.b_out
+
+    def _rotate(self, x: Tensor, offset: int) -> Tensor:
+        """Rotary positions of queries and keys together, as ``RotaryEmbedding`` computes them."""
+        cos, sin = self.cos[offset], self.sin[offset]  # (R,)
+        R = self.rotary_dim
+        y = x.to(cos.dtype)
+        part = y[..., :R]
+        half = R // 2
+        turned = part * cos + torch.cat((-part[..., half:], part[..., :half]), dim=-1) * sin
+        if R < y.shape[-1]:
+            turned = torch.cat((turned, y[..., R:]), dim=-1)
+        return turned.to(x.dtype)
