@@ -12,17 +12,13 @@ A third row, "matvec floor", times only the model's matrix-vector products
 No decoder can beat it without reading fewer weight bytes, so its speed-up over HF
 is the most any cached greedy decoder of this model could show on the machine.
 
-What was measured (2026-11-22, this 2-core machine, three harness runs): HF ``generate``
-made 238–469 tokens/s (the issue's figure is 231), attnlab 1.17–1.45× that, the
-matvec floor 4.5–6× (script-level runs included). So a decoder whose only cost were its
-weights would just about reach the 4× target. attnlab spends ~0.4–0.46 ms per token in
-those products and ~1.3–1.5 ms in everything else: about 60 module calls and 150 small
-tensor ops, each a few microseconds of PyTorch dispatch. Tried: a hand-written decode
-step over the same weights (fused q/k/v, no modules, no checks; same tokens) reached
-2.15× HF; ``torch.compile`` of a static-cache version of it was slower than eager (the
-cache buffers were copied whole on every step and guard evaluation cost ~0.17 ms per
-call). Neither went into the library: a second implementation of every layer for ~2× is
-not worth its upkeep, and 4× leaves under ~0.1 ms per token for all non-matmul work.
+What was measured (2026-11-22, this 2-core machine, three harness runs, before the lean
+decode step): HF ``generate`` made 238–469 tokens/s, attnlab 1.17–1.45× that, the matvec
+floor 4.5–6×. Then ~1.3–1.5 ms per token went to ~60 module calls and ~150 small ops.
+Since 2026-11-30 ``DecoderLM.generate`` runs :mod:`attnlab.models.lean`: checks once at
+the prefill, fused q/k/v, an in-place static cache and transposed weights; measured
+1.87× HF (``--quick``, load 1.1) with the same tokens. ``torch.compile`` of the step is
+not used yet: the cache views change shape every step (see docs/benchmarks.md).
 """
 
 import importlib.util
