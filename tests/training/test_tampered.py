@@ -203,3 +203,12 @@ def test_a_step_that_disagrees_with_the_optimiser_is_refused(run):
     rewrite(run / "checkpoint.safetensors", change_meta=lambda m: m.update(step=9))
     with pytest.raises(ValueError, match="its step is 9 but the optimiser has taken 10 steps"):
         resume(run)
+
+
+def test_a_damaged_model_config_record_is_one_short_line(run, capsys, one_line_error):
+    rewrite(run / "model.safetensors", change_meta=lambda m: m.update(model_config={"x": 1}))
+    assert main(["evaluate", str(run)]) == 2
+    err = capsys.readouterr().err
+    one_line_error(err, "was written by another model than config.json describes",
+                   "model_config")
+    assert len(err) < 400

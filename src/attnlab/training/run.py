@@ -463,7 +463,11 @@ def _check_record(config: TrainConfig, task: Task, meta: dict[str, Any], source:
     built = trainer_module.model_config_for(config, task).to_dict()
     recorded = meta.get("model_config")
     if not differ and recorded != built:
-        differ = [f"model_config {recorded!r} (config.json gives {built!r})"]
+        if not isinstance(recorded, dict):
+            raise ValueError(f"{source} is damaged: its model_config record is "
+                             f"{type(recorded).__name__}, not the model's config")
+        differ = [f"model_config {k}={recorded.get(k)!r} (config.json gives {built.get(k)!r})"
+                  for k in sorted(set(recorded) | set(built)) if recorded.get(k) != built.get(k)]
     if differ:
         raise ValueError(f"{source} was written by another model than config.json describes: "
                          f"{'; '.join(differ[:3])}")
