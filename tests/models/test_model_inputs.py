@@ -102,3 +102,19 @@ def test_bool_options_of_models_must_be_bools(lm, value):
     for option in ("prenorm", "bias", "tie_embeddings", "embed_norm", "final_norm", "embed_scale"):
         with pytest.raises(TypeError, match=rf"{option} must be True or False, got"):
             ModelConfig(**{option: value})
+
+
+@pytest.mark.parametrize("bad", ["False", None, 1])
+def test_both_encoder_decoders_check_use_cache_alike(bad):
+    """One generation routine serves EncoderDecoder and Seq2SeqLM: the same checks."""
+    from attnlab.models.seq2seq_lm import Seq2SeqLM
+
+    cfg = ModelConfig(arch="encoder-decoder", vocab_size=11, embed_dim=8, num_heads=2)
+    src = torch.tensor([[3, 4, 5]])
+    with pytest.raises(TypeError, match="use_cache"):
+        Seq2SeqLM(cfg, decoder_start_id=0).generate(src, 3, temperature=0.0, use_cache=bad)
+    with pytest.raises(TypeError, match="use_cache"):
+        EncoderDecoder(cfg).generate(src, 3, bos_id=1, temperature=0.0, use_cache=bad)
+    model = Seq2SeqLM(cfg, decoder_start_id=0)
+    assert torch.equal(model.generate(src, 4, temperature=0.0),
+                       model.generate(src, 4, temperature=0.0, use_cache=False))

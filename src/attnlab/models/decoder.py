@@ -39,11 +39,7 @@ class DecoderLM(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if not isinstance(config, ModelConfig):
-            raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
-        self.config = config
-        self.embed = Embeddings(config)
-        self.decoder = LayerStack(config, causal=True, rotary=self.embed.rotary)
+        _add_body(self, config)
         self.lm_head = nn.Linear(config.embed_dim, config.vocab_size, bias=False)
         if config.tie_embeddings:
             self.lm_head.weight = self.embed.tokens.weight
@@ -169,11 +165,7 @@ class DecoderModel(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if not isinstance(config, ModelConfig):
-            raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
-        self.config = config
-        self.embed = Embeddings(config)
-        self.decoder = LayerStack(config, causal=True, rotary=self.embed.rotary)
+        _add_body(self, config)
         init_weights(self, config)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
@@ -185,3 +177,12 @@ class DecoderModel(nn.Module):
         mask = self_mask(self.embed, attention_mask, L, L, dtype, input_ids.device, B=B)
         x = self.embed(input_ids, attention_mask=attention_mask)  # (B, L, E)
         return self.decoder(x, mask=mask)  # (B, L, E)
+
+
+def _add_body(model: nn.Module, config: ModelConfig) -> None:
+    """The part both decoders share: ``config``, ``embed`` and the causal ``decoder`` stack."""
+    if not isinstance(config, ModelConfig):
+        raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
+    model.config = config
+    model.embed = Embeddings(config)
+    model.decoder = LayerStack(config, causal=True, rotary=model.embed.rotary)

@@ -111,3 +111,42 @@ def decode_loop(step: Step, ids: Tensor, max_new_tokens: int, *, cache: object |
     tokens = list(decode_stream(step, ids, max_new_tokens, cache=cache, temperature=temperature,
                                 top_k=top_k, eos_id=eos_id, generator=generator))
     return torch.cat([ids, *(t[:, None] for t in tokens)], dim=1)  # (B, T + new)
+
+
+def write_target(model: torch.nn.Module, src_ids: Tensor, src_mask: Tensor | None,
+                 start_id: int, max_new_tokens: int, *, temperature: float, top_k: int | None,
+                 use_cache: bool, eos_id: int | None,
+                 generator: torch.Generator | None) -> Tensor:
+    """An encoder–decoder's generation: encode once, then decode from ``start_id``.
+
+    ``model`` has ``encode(src_ids, src_mask) -> (B, S, E)`` and
+    ``decode(ids, memory, src_mask, *, cache=None, cross_cache=None) -> (B, L, V)``
+    and a ``config`` (``num_layers``, ``max_len``). With the cache, the decoder's
+    self-attention keys grow one position a step and the cross-attention keys
+    (the encoded source) are computed once. Returns ``(B, 1 + new)`` ids.
+    """
+    from .stack import new_caches
+
+    check_generation_args(max_new_tokens, temperature, top_k, use_cache)
+    if 1 + max_new_tokens > model.config.max_len:
+        raise ValueError(f"max_new_tokens={max_new_tokens} exceeds the model's context "
+                         f"max_len={model.config.max_len}")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            memory = model.encode(src_ids, src_mask)  # (B, S, E)
+        start = torch.full((src_ids.shape[0], 1), start_id, dtype=torch.long,
+                           device=src_ids.device)
+        n = model.config.num_layers
+        caches = (new_caches(n, 1 + max_new_tokens), new_caches(n, None)) if use_cache else None
+
+        def step(ids: Tensor, c: object) -> Tensor:
+            if caches is None:
+                return model.decode(ids, memory, src_mask)
+            return model.decode(ids, memory, src_mask, cache=caches[0], cross_cache=caches[1])
+
+        return decode_loop(step, start, max_new_tokens, cache=caches, temperature=temperature,
+                           top_k=top_k, eos_id=eos_id, generator=generator)
+    finally:
+        model.train(was_training)

@@ -13,13 +13,12 @@ from torch import Tensor, nn
 from ..attention.cache import KVCache
 from ..config import ModelConfig
 from .encoder import TransformerEncoder
-from .generation import check_generation_args, decode_loop
+from .generation import write_target
 from .stack import (
     LayerStack,
     check_caches,
     check_ids,
     init_weights,
-    new_caches,
     padding_bias,
     self_mask,
 )
@@ -79,26 +78,6 @@ class EncoderDecoder(nn.Module):
                  temperature: float = 1.0, top_k: int | None = None, use_cache: bool = True,
                  generator=None) -> Tensor:  # noqa: ANN001
         """Write a target for each source; returns ``(B, 1 + new)`` ids starting with ``bos_id``."""
-        check_generation_args(max_new_tokens, temperature, top_k, use_cache)
-        if 1 + max_new_tokens > self.config.max_len:
-            raise ValueError(f"max_new_tokens={max_new_tokens} exceeds the model's context "
-                             f"max_len={self.config.max_len}")
-        was_training = self.training
-        self.eval()
-        try:
-            memory = self.encode(src_ids, src_mask)  # (B, S, E)
-            start = torch.full((src_ids.shape[0], 1), bos_id, dtype=torch.long,
-                               device=src_ids.device)
-            n = self.config.num_layers
-            caches = (new_caches(n, 1 + max_new_tokens), new_caches(n, None)) \
-                if use_cache else None
-
-            def step(ids: Tensor, c: object) -> Tensor:
-                if c is None:
-                    return self.decode(ids, memory, src_mask)
-                return self.decode(ids, memory, src_mask, cache=caches[0], cross_cache=caches[1])
-
-            return decode_loop(step, start, max_new_tokens, cache=caches, temperature=temperature,
-                               top_k=top_k, eos_id=eos_id, generator=generator)
-        finally:
-            self.train(was_training)
+        return write_target(self, src_ids, src_mask, bos_id, max_new_tokens,
+                            temperature=temperature, top_k=top_k, use_cache=use_cache,
+                            eos_id=eos_id, generator=generator)

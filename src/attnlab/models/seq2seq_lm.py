@@ -19,8 +19,8 @@ from ..attention.cache import KVCache
 from ..config import ModelConfig
 from .embeddings import Embeddings
 from .encoder import TransformerEncoder
-from .generation import check_generation_args, decode_loop
-from .stack import LayerStack, check_ids, init_weights, new_caches, padding_bias, self_mask
+from .generation import write_target
+from .stack import LayerStack, check_ids, init_weights, padding_bias, self_mask
 
 
 class Seq2SeqLM(nn.Module):
@@ -102,28 +102,6 @@ class Seq2SeqLM(nn.Module):
         likely tokens if given). With ``eos_id``, a finished row repeats it and the
         loop stops once every row has finished.
         """
-        check_generation_args(max_new_tokens, temperature, top_k)
-        if 1 + max_new_tokens > self.config.max_len:
-            raise ValueError(f"max_new_tokens={max_new_tokens} exceeds the model's context "
-                             f"max_len={self.config.max_len}")
-        was_training = self.training
-        self.eval()
-        try:
-            memory = self.encode(input_ids, attention_mask)  # (B, S, E)
-            start = torch.full((input_ids.shape[0], 1), self.decoder_start_id,
-                               dtype=torch.long, device=input_ids.device)
-            n = self.config.num_layers
-            caches = (new_caches(n, 1 + max_new_tokens), new_caches(n, None)) \
-                if use_cache else None
-
-            def step(ids: Tensor, c: object) -> Tensor:
-                if caches is None:
-                    return self.decode(ids, memory, attention_mask)
-                return self.decode(ids, memory, attention_mask, cache=caches[0],
-                                   cross_cache=caches[1])
-
-            return decode_loop(step, start, max_new_tokens, cache=caches,
-                               temperature=temperature, top_k=top_k, eos_id=eos_id,
-                               generator=generator)
-        finally:
-            self.train(was_training)
+        return write_target(self, input_ids, attention_mask, self.decoder_start_id,
+                            max_new_tokens, temperature=temperature, top_k=top_k,
+                            use_cache=use_cache, eos_id=eos_id, generator=generator)
