@@ -100,3 +100,15 @@ def test_namespace_carries_the_subcommand_run():
     assert isinstance(args, argparse.Namespace)
     assert args.command == "models"
     assert args.run.__module__ == "attnlab.cli.models"
+
+
+def test_a_closed_pipe_is_not_an_error(monkeypatch, capsys):
+    """``attnlab explain ... | head``: the reader leaving is no error line."""
+    from attnlab.cli import models
+
+    def closed(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(models, "run", closed)
+    assert main(["models"]) == 0
+    assert capsys.readouterr().err == ""

@@ -16,6 +16,7 @@ bug shows its traceback.
 """
 
 import importlib
+import io
 import os
 import sys
 
@@ -79,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         try:
             return args.run(args)
+        except BrokenPipeError:  # the reader left (`attnlab ... | head`): not an error
+            _silence_stdout()  # so the flush at exit cannot complain either
+            return 0
         except USER_ERRORS as exc:
             if os.environ.get("RANK", "0") == "0":  # under torchrun: the main process says it
                 message = option_message(_describe(exc), parsers[args.command].option_names)
@@ -87,6 +91,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # at any moment, start-up (torch loading) included
         print("\nattnlab: interrupted", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point file descriptor 1 at /dev/null (when stdout is a real file)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
 
 
 def _describe(exc: BaseException) -> str:
