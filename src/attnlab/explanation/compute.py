@@ -134,6 +134,7 @@ def multihead(module: MultiHeadAttention | SelfAttention, call: Call, b: int,
     group, g = H // G, h // (H // G)
     kv_note = f" (key/value head {g}, shared by {group} query heads)" if group > 1 else ""
     steps = [_input_step(x, call)]
+    src = "X" if call.is_self else "C"  # where keys and values come from
     if not call.is_self:
         steps.append(Step("context", "Context (keys and values come from here)", "C",
                           "Cross-attention: the queries come from the input, the keys and "
@@ -142,7 +143,7 @@ def multihead(module: MultiHeadAttention | SelfAttention, call: Call, b: int,
         steps += [
             Step("q_raw", "Queries before rotary", "Q = X W_Q", "The projected queries.",
                  q[h], ("L", "D")),
-            Step("k_raw", "Keys before rotary", "K = C W_K", "The projected keys.", k[g],
+            Step("k_raw", "Keys before rotary", f"K = {src} W_K", "The projected keys.", k[g],
                  ("S", "D")),
         ]
         q, k = rotary(q[None])[0], rotary(k[None])[0]
@@ -151,9 +152,9 @@ def multihead(module: MultiHeadAttention | SelfAttention, call: Call, b: int,
     steps += [
         Step("q", f"Queries, head {h}{rot}", "Qₕ = X W_Qₕ" + (" → RoPE" if rot else ""),
              "What each token is looking for: its query vector.", q[h], ("L", "D")),
-        Step("k", f"Keys{kv_note}{rot}", "Kₕ = C W_Kₕ" + (" → RoPE" if rot else ""),
+        Step("k", f"Keys{kv_note}{rot}", f"Kₕ = {src} W_Kₕ" + (" → RoPE" if rot else ""),
              "What each token offers to be found by: its key vector.", k[g], ("S", "D")),
-        Step("v", f"Values{kv_note}", "Vₕ = C W_Vₕ",
+        Step("v", f"Values{kv_note}", f"Vₕ = {src} W_Vₕ",
              "What each token hands over when it is attended to.", v[g], ("S", "D")),
     ]
     bias = bias_of(call.mask, b, H, L, S, causal=bool(getattr(module, "causal", False)),
@@ -212,6 +213,7 @@ def additive(module: AdditiveAttention, call: Call, b: int, h: int) -> Recompute
     head = weights @ v  # (L, E)
     out = linear(module.out_proj, head)
     steps = [_input_step(x, call)]
+    src = "X" if call.is_self else "C"  # where keys and values come from
     if not call.is_self:
         steps.append(Step("context", "Context (keys and values come from here)", "C",
                           "The sequence attended to.", kin, ("S", "E")))
@@ -233,7 +235,7 @@ def additive(module: AdditiveAttention, call: Call, b: int, h: int) -> Recompute
              ("L", "S")),
         Step("weights", "Attention weights", "α = softmax(e + M)",
              "Each row becomes a distribution over the keys.", weights, ("L", "S")),
-        Step("v", "Values", "V = C W_V", "What each key position hands over.", v,
+        Step("v", "Values", f"V = {src} W_V", "What each key position hands over.", v,
              ("S", "E")),
         Step("head_output", "Weighted sum", "Σⱼ αᵢⱼ vⱼ",
              "The context vector of each query.", head, ("L", "E")),
