@@ -211,7 +211,8 @@ def test_formulas_name_where_keys_and_values_come_from():
     mha = al.MultiHeadAttention(8, 2).double()
     x = torch.randn(1, 3, 8, dtype=torch.float64)
     self_steps = al.explain(mha, x, layer=0, head=0)
-    assert (self_steps.step("k").formula, self_steps.step("v").formula) == ("Kₕ = X W_Kₕ", "Vₕ = X W_Vₕ")
+    assert self_steps.step("k").formula == "Kₕ = X W_Kₕ"
+    assert self_steps.step("v").formula == "Vₕ = X W_Vₕ"
     cross = al.CrossAttention(8, context_dim=6, num_heads=2).double()
     ctx = torch.randn(1, 5, 6, dtype=torch.float64)
     cross_steps = al.explain(cross, (x, ctx), layer=0, head=1)
