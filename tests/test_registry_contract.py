@@ -12,7 +12,7 @@ from torch.autograd import gradcheck
 
 import attnlab as al
 import oracle
-from attnlab.attention.mechanisms import build
+from attnlab.attention.mechanisms import AttentionSpec, build
 from attnlab.registry import ATTENTION
 
 NAMES = ATTENTION.names()
@@ -21,7 +21,7 @@ B, L, S, E, H = 2, 7, 11, 24, 8
 
 def make(name, dtype=torch.float64, **kwargs):
     torch.manual_seed(len(name))
-    return build(name, E, H, **kwargs).to(dtype)
+    return build(name, AttentionSpec(E, H, **kwargs)).to(dtype)
 
 
 def try_build(name, **kwargs):
@@ -59,7 +59,7 @@ def test_registry_lists_the_core_mechanisms():
 def test_unknown_name_lists_the_valid_ones():
     with pytest.raises(ValueError, match=r"unknown attention mechanism 'nope'; choose from: "
                                          r".*multihead.*additive"):
-        build("nope", E, H)
+        build("nope", AttentionSpec(E, H))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -139,7 +139,7 @@ def test_gradients_finite_with_fully_masked_rows(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_gradcheck(name):
     torch.manual_seed(0)
-    module = build(name, 4, 2, causal=True).double()
+    module = build(name, AttentionSpec(4, 2, causal=True)).double()
     x = oracle.randn(1, 3, 4, seed=9).requires_grad_()
     mask = torch.tensor([True, True, False]).view(1, 1, 1, 3)
     assert gradcheck(lambda x, *params: module(x, mask=mask), (x, *module.parameters()))

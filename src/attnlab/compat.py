@@ -62,9 +62,9 @@ class AttentionTrainer:
         from .training import TrainConfig
 
         model = self.ALIASES.get(model_type, model_type)
-        if num_heads is None:
-            num_heads = 1 if model in ("selfhead", "simple", "additive") else 8
-        self.config = TrainConfig(model=model, embed_dim=embed_dim, num_heads=num_heads,
+        if num_heads is not None:  # None: TrainConfig's default, 8 (1 for a model without heads)
+            options["num_heads"] = num_heads
+        self.config = TrainConfig(model=model, embed_dim=embed_dim,
                                   learning_rate=learning_rate, batch_size=batch_size,
                                   seq_length=seq_length, **options)  # type: ignore[arg-type]
         self.run_dir: str | None = None

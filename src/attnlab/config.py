@@ -20,10 +20,13 @@ from ._validate import (
     check_float,
     check_int,
 )
+from .attention.mechanisms import Mechanism
 from .registry import ATTENTION, FFNS, NORMS, POSITIONS
 
 ARCHS = ("encoder", "decoder", "encoder-decoder")
 RESIDUALS = ("sequential", "parallel")
+#: Positional schemes that act inside the attention scores (they need a dot product).
+SCORE_POSITIONS = ("rotary", "alibi", "t5")
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,7 @@ class ModelConfig:
             check_divisible("num_heads", self.num_heads, "num_kv_heads", self.num_kv_heads)
         if self.head_dim is None:
             check_divisible("embed_dim", self.embed_dim, "num_heads", self.num_heads)
-        ATTENTION.get(self.attention)
-        ATTENTION.get(self.cross_attention)
+        self_attn, cross_attn = self.mechanism, ATTENTION.get(self.cross_attention)
         if self.positions != "none":
             POSITIONS.get(self.positions)
         NORMS.get(self.norm)
@@ -133,26 +135,47 @@ class ModelConfig:
         if self.positions == "rotary" and rotated % 2:
             what = "head_dim" if self.rotary_dim is None else "rotary_dim"
             raise ValueError(f"positions='rotary' needs an even {what}, got {what}={rotated}")
-        if self.positions in ("rotary", "alibi", "t5") and self.attention in ("additive", "simple"):
+        if self.positions in SCORE_POSITIONS and not self_attn.dot_product:
             raise ValueError(
                 f"positions={self.positions!r} acts inside dot-product attention; "
                 f"attention={self.attention!r} cannot use it (choose sinusoidal or learned)"
             )
-        if self.arch != "decoder" and self.attention == "causal":
+        if self.arch != "decoder" and self_attn.always_causal:
             raise ValueError(
-                f"attention='causal' is for decoders; an {self.arch} needs a mechanism that "
-                "sees the whole source (e.g. 'multihead')"
+                f"attention={self.attention!r} is for decoders (it never looks ahead); an "
+                f"{self.arch} needs a mechanism that sees the whole source (e.g. 'multihead')"
             )
+        if self.window is not None and not self_attn.window:
+            raise ValueError(f"attention={self.attention!r} takes no window, "
+                             f"got window={self.window}")
+        for role, name, chosen in (("attention", self.attention, self_attn),
+                                   ("cross_attention", self.cross_attention, cross_attn)):
+            if role == "cross_attention" and self.arch != "encoder-decoder":
+                continue
+            if (self.num_kv_heads, self.head_dim) != (None, None) and not chosen.grouped:
+                raise ValueError(f"{role}={name!r} has no num_kv_heads/head_dim, got "
+                                 f"num_kv_heads={self.num_kv_heads}, head_dim={self.head_dim}")
+            if self.dropout and not chosen.weights:
+                raise ValueError(f"{role}={name!r} has no weights to drop: give it "
+                                 f"dropout=0, got dropout={self.dropout}")
+        if self.arch == "encoder-decoder" and not cross_attn.cross:
+            raise ValueError(f"cross_attention={self.cross_attention!r} is self-attention only; "
+                             "choose one that can attend to the source (e.g. 'multihead')")
+
+    @property
+    def mechanism(self) -> Mechanism:
+        """The self-attention's registry entry (its capabilities)."""
+        return ATTENTION.get(self.attention)
 
     @property
     def attention_heads(self) -> int:
-        """Query heads the self-attention really has ("selfhead" has one)."""
-        return 1 if self.attention == "selfhead" else self.num_heads
+        """Query heads the self-attention really has (a mechanism without heads has one)."""
+        return self.num_heads if self.mechanism.heads else 1
 
     @property
     def resolved_head_dim(self) -> int:
-        """Head width D ("selfhead" attention has one head of width E, whatever num_heads says)."""
-        if self.attention == "selfhead":
+        """Head width D (a mechanism without heads attends as one head of width E)."""
+        if not self.mechanism.heads:
             return self.embed_dim
         return self.head_dim if self.head_dim is not None else self.embed_dim // self.num_heads
 

@@ -5,7 +5,7 @@ import torch
 
 import attnlab as al
 import oracle
-from attnlab.attention.mechanisms import build
+from attnlab.attention.mechanisms import AttentionSpec, build
 
 BOOL_OPTIONS = [  # (constructor, option)
     (lambda v: al.MultiHeadAttention(8, 2, causal=v), "causal"),
@@ -16,8 +16,8 @@ BOOL_OPTIONS = [  # (constructor, option)
     (lambda v: al.CrossAttention(8, bias=v), "bias"),
     (lambda v: al.SimpleSelfAttention(causal=v), "causal"),
     (lambda v: al.AdditiveAttention(8, causal=v), "causal"),
-    (lambda v: build("additive", 8, 2, bias=v), "bias"),
-    (lambda v: build("simple", 8, 1, causal=v), "causal"),
+    (lambda v: build("additive", AttentionSpec(8, 2, bias=v)), "bias"),
+    (lambda v: build("simple", AttentionSpec(8, 1, causal=v)), "causal"),
 ]
 
 

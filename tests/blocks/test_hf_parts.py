@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attnlab.attention.mechanisms import build
+from attnlab.attention.mechanisms import AttentionSpec, build
 from attnlab.blocks import GeGLU, OffsetRMSNorm, RMSNorm
 from attnlab.config import ModelConfig
 from attnlab.models.decoder import DecoderLM
@@ -62,7 +62,7 @@ def test_parallel_residual_layer_and_its_cache():
 
 
 def test_qkv_bias_attention_has_no_output_bias():
-    attn = build("qkv_bias", 12, 4, num_kv_heads=2)
+    attn = build("qkv_bias", AttentionSpec(12, 4, num_kv_heads=2))
     assert all(getattr(attn, p).bias is not None for p in ("q_proj", "k_proj", "v_proj"))
     assert attn.out_proj.bias is None
     assert attn(torch.randn(2, 3, 12)).shape == (2, 3, 12)

@@ -12,7 +12,7 @@ import pytest
 
 from attnlab.cli.main import main
 from attnlab.cli.train import ASKED
-from attnlab.training.config import TrainConfig
+from attnlab.training.train_config import TrainConfig
 
 
 class FakeTerminal(io.StringIO):

@@ -10,12 +10,13 @@ from attnlab.cli.model_ref import SHORT_NAMES
 from attnlab.cli.models import sections
 from attnlab.interop.hf import ARCHITECTURES
 from attnlab.registry import ATTENTION, FFNS, NORMS, POSITIONS, PRESETS, TASKS
-from attnlab.training.mechanisms import MODELS
+from attnlab.training.recipes import RECIPES
 
 
 def _expected_rows():
-    rows = [(name, choice.help) for name, choice in MODELS.items()]
-    for registry in (ATTENTION, TASKS, POSITIONS, NORMS, FFNS, PRESETS):
+    rows = [(e.name, f"{e.help} [{e.obj.summary()}]") for e in ATTENTION.entries()]
+    rows += [(name, choice.help) for name, choice in RECIPES.items()]
+    for registry in (TASKS, POSITIONS, NORMS, FFNS, PRESETS):
         rows += [(entry.name, entry.help) for entry in registry.entries()]
     rows += [(arch.model_type, f"{', '.join(arch.heads)}: {arch.features}")
              for arch in ARCHITECTURES.values()]
@@ -37,7 +38,7 @@ def test_prints_every_name_with_its_help(capsys):
     for name, help_text in _expected_rows():
         assert any(line.split() and line.split()[0] == name and line.endswith(help_text)
                    for line in lines), name
-    for title in ("mechanisms", "tasks", "positional schemes", "attention mechanisms", "norms",
+    for title in ("recipes", "tasks", "positional schemes", "attention mechanisms", "norms",
                   "feed-forward", "model presets", "pretrained models"):
         assert any(line.startswith(title) for line in lines), title
 

@@ -9,7 +9,7 @@ import pytest
 from attnlab.cli.main import main
 from attnlab.cli.train import field_options
 from attnlab.training import run as trainer_module
-from attnlab.training.config import TrainConfig
+from attnlab.training.train_config import TrainConfig
 
 SEED_DEFAULTS = {"model": "multihead", "embed_dim": 64, "num_heads": 8, "learning_rate": 0.001,
                  "batch_size": 32, "seq_length": 10, "epochs": 100, "save_path": None,

@@ -5,8 +5,8 @@ import pytest
 from matplotlib.image import imread
 
 from attnlab.cli.main import main
-from attnlab.training.config import TrainConfig
 from attnlab.training.run import train
+from attnlab.training.train_config import TrainConfig
 
 CROSS = "decoder.layers.1.cross_attn"
 

@@ -9,8 +9,8 @@ from torch import nn
 from attnlab.cli import explain as cli_explain
 from attnlab.cli.main import main
 from attnlab.explanation.terminal import format_matrix
-from attnlab.training.config import TrainConfig
 from attnlab.training.run import train
+from attnlab.training.train_config import TrainConfig
 
 
 @pytest.fixture(scope="module")

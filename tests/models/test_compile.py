@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from attnlab.models import build_model
-from attnlab.training.mechanisms import model_config
+from attnlab.training.recipes import model_config
 
 
 # Dynamo itself warns while it traces the argument checks (it inspects the tensors they are

@@ -141,40 +141,6 @@ def test_fresh_model_starts_near_uniform_loss():
     assert abs(loss.item() - torch.log(torch.tensor(50.0)).item()) < 0.5
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "error", "match"),
-    [
-        ({"positions": "fourier"}, ValueError,
-         "unknown positional scheme 'fourier'; choose from: sinusoidal, learned, rotary, alibi"),
-        ({"attention": "magic"}, ValueError, "unknown attention mechanism 'magic'; choose from: "),
-        ({"norm": "batchnorm"}, ValueError, "unknown norm 'batchnorm'; choose from: layernorm"),
-        ({"ffn": "moe"}, ValueError, "unknown feed-forward 'moe'; choose from: mlp, swiglu"),
-        ({"positions": "rotary", "embed_dim": 12, "num_heads": 4}, ValueError,
-         r"rotary' needs an even head_dim, got head_dim=3"),
-        ({"embed_dim": 10, "num_heads": 4}, ValueError,
-         r"embed_dim \(10\) must be divisible by num_heads \(4\)"),
-        ({"num_kv_heads": 3}, ValueError, r"num_heads \(4\) must be divisible by num_kv_heads"),
-        ({"arch": "decoder-only"}, ValueError, "arch must be one of"),
-        ({"vocab_size": 0}, ValueError, "vocab_size must be >= 1, got 0"),
-        ({"dropout": 1.0}, ValueError, "dropout must be < 1.0"),
-        ({"attention": "additive", "positions": "rotary"}, ValueError,
-         "positions='rotary' acts inside dot-product attention"),
-        ({"arch": "encoder", "attention": "causal"}, ValueError,
-         "attention='causal' is for decoders"),
-    ],
-)
-def test_config_errors(kwargs, error, match):
-    with pytest.raises(error, match=match):
-        ModelConfig(**{"embed_dim": 16, "num_heads": 4, **kwargs})
-
-
-def test_config_json_round_trip_and_unknown_fields():
-    cfg = ModelConfig(positions="alibi", num_kv_heads=2)
-    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
-    with pytest.raises(ValueError, match="unknown ModelConfig fields: embedding_dim"):
-        ModelConfig.from_dict({"embedding_dim": 4})
-
-
 def test_prompt_longer_than_context_is_refused_before_work():
     model = build_model(ModelConfig(vocab_size=7, embed_dim=8, num_heads=2, max_len=10))
     with pytest.raises(ValueError, match="exceed the model's context max_len=10"):

@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from attnlab.training import TrainConfig
-from attnlab.training.mechanisms import MODELS
+from attnlab.training.recipes import choices
 from attnlab.training.trainer import Trainer
+
+MODELS = choices()
 
 SEQ2SEQ_TASKS = ["copy", "reverse", "sort", "recall", "dates"]
 

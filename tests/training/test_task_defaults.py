@@ -5,13 +5,13 @@ import torch
 
 from attnlab.config import ModelConfig
 from attnlab.models import build_model as build
-from attnlab.training.config import TrainConfig
-from attnlab.training.trainer import build_model, build_task
+from attnlab.training.train_config import TrainConfig
+from attnlab.training.trainer import build_task, model_for_task
 
 
 def _model(**options):
     config = TrainConfig(**options)
-    return build_model(config, build_task(config))
+    return model_for_task(config, build_task(config))
 
 
 def test_recall_starts_with_unit_learned_positions():
@@ -55,7 +55,7 @@ def test_embed_std_is_used_and_checked():
 
 
 def test_model_config_refuses_a_pairing_without_a_task_name():
-    from attnlab.training.mechanisms import model_config
+    from attnlab.training.recipes import model_config
 
     with pytest.raises(ValueError, match=r"--model causal does not fit a seq2seq task: it needs "
                                          r"the text task; for this task choose from: multihead"):

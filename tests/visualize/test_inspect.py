@@ -3,9 +3,9 @@ import torch
 
 from attnlab.attention.base import AttentionModule
 from attnlab.tasks.base import BOS, EOS
-from attnlab.training.config import TrainConfig
 from attnlab.training.run import answer
-from attnlab.training.trainer import build_model, build_task
+from attnlab.training.train_config import TrainConfig
+from attnlab.training.trainer import build_task, model_for_task
 from attnlab.visualize import capture_attention
 from attnlab.visualize.inspect import (
     CROSS,
@@ -28,14 +28,14 @@ def attention_names(model):
 def reverse():
     config = TrainConfig(task="reverse", embed_dim=12, num_heads=H, seq_length=7)
     task = build_task(config)
-    return task, build_model(config, task).eval()
+    return task, model_for_task(config, task).eval()
 
 
 @pytest.fixture(scope="module")
 def text():
     config = TrainConfig(task="text", embed_dim=12, num_heads=H, seq_length=16)
     task = build_task(config)
-    return task, build_model(config, task).eval()
+    return task, model_for_task(config, task).eval()
 
 
 def test_seq2seq_maps_are_every_attention_module_with_matching_shapes(reverse, monkeypatch):

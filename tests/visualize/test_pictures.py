@@ -1,14 +1,12 @@
-import json
 from types import SimpleNamespace
 
 import pytest
 import torch
-from matplotlib.image import imread
 
-from attnlab.training.config import TrainConfig
-from attnlab.training.trainer import build_model, build_task
+from attnlab.training.train_config import TrainConfig
+from attnlab.training.trainer import build_task, model_for_task
 from attnlab.visualize.inspect import inspect_run
-from attnlab.visualize.pictures import attention_figures, figure_names, visualize_run
+from attnlab.visualize.pictures import attention_figures, figure_names
 
 H = 2
 CROSS = "decoder.layers.1.cross_attn"
@@ -18,7 +16,7 @@ CROSS = "decoder.layers.1.cross_attn"
 def run():
     config = TrainConfig(task="reverse", embed_dim=8, num_heads=H, seq_length=5)
     task = build_task(config)
-    model = build_model(config, task).eval()
+    model = model_for_task(config, task).eval()
     return SimpleNamespace(model=model, task=task, config=config)
 
 
@@ -73,20 +71,3 @@ def test_layer_and_head_pick_one_map(inspection):
 def test_bad_layer_or_head(inspection, layer, head, message):
     with pytest.raises(ValueError, match=message):
         figure_names(inspection, layer=layer, head=head)
-
-
-def test_visualize_run_writes_curves_attention_and_alignment(run, tmp_path):
-    records = [{"step": s, "train_loss": 3.0 - s / 10, "val_loss": 3.1 - s / 10,
-                "token_acc": s / 10, "seq_acc": s / 20} for s in (1, 2, 3)]
-    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    (tmp_path / "attention.png").write_bytes(b"from an earlier run")  # replaced on resume
-    paths = visualize_run(run, tmp_path)
-    assert [p.name for p in paths] == ["curves.png", "attention.png", "alignment.png"]
-    for path in paths:
-        image = imread(path)
-        assert image[..., :3].std() > 0.05
-    assert imread(paths[0]).shape[:2] == (400, 1000)
-
-
-def test_visualize_run_without_metrics_skips_curves(run, tmp_path):
-    assert [p.name for p in visualize_run(run, tmp_path)] == ["attention.png", "alignment.png"]

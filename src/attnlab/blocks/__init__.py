@@ -1,10 +1,11 @@
-"""Transformer building blocks: normalisation layers and feed-forward networks."""
+"""Transformer building blocks: norms, feed-forward networks, and the layer that wires them."""
 
 from attnlab.blocks.feedforward import MLP, GeGLU, SwiGLU
+from attnlab.blocks.layers import TransformerLayer
 from attnlab.blocks.norms import LayerNorm, OffsetRMSNorm, RMSNorm
 from attnlab.registry import FFNS, NORMS
 
-__all__ = ["MLP", "GeGLU", "LayerNorm", "OffsetRMSNorm", "RMSNorm", "SwiGLU"]
+__all__ = ["MLP", "GeGLU", "LayerNorm", "OffsetRMSNorm", "RMSNorm", "SwiGLU", "TransformerLayer"]
 
 NORMS.register("layernorm", LayerNorm, help="layer norm with optional bias (Ba et al.)")
 NORMS.register("rmsnorm", RMSNorm, help="root-mean-square norm, no centring (Llama)")

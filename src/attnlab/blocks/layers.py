@@ -1,73 +1,78 @@
 """A Transformer layer: self-attention, optional cross-attention, feed-forward.
 
+The layer is wiring only: it takes its parts already built (attention modules,
+norms, feed-forward), as torchtune's layers do, so a new attention option or
+norm touches the code that builds the parts, not this file.
+:func:`attnlab.models.layer.build_layer` builds a layer from a
+:class:`~attnlab.config.ModelConfig`.
+
 Each sub-block is wrapped in a residual connection and a norm, either
 
 * **pre-norm** (GPT-2, Llama): ``x = x + f(norm(x))`` — stable for deep stacks, or
 * **post-norm** (Vaswani et al. 2017, BERT): ``x = norm(x + f(x))``.
 
-With ``residual="parallel"`` (GPT-J, GPT-NeoX/Pythia) self-attention and the
+With ``parallel=True`` (GPT-J, GPT-NeoX/Pythia) self-attention and the
 feed-forward both read the layer's input and their outputs are added together:
 ``x = x + attn(norm1(x)) + ffn(norm2(x))`` — one residual step instead of two.
 
-An encoder layer has self-attention and a feed-forward; a decoder layer has
-causal self-attention, then cross-attention to the encoder's output (when
-``cross=True``), then a feed-forward.
+An encoder layer has self-attention and a feed-forward; a decoder layer of an
+encoder–decoder has self-attention, then cross-attention to the encoder's
+output, then a feed-forward.
 
 Shape letters: B batch, L target tokens, S source tokens, E width.
 """
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
 from ..attention.cache import KVCache
-from ..attention.mechanisms import build
-from ..config import ModelConfig
-from ..registry import FFNS, NORMS
 
 
 class TransformerLayer(nn.Module):
-    """One layer of an encoder or a decoder.
+    """One layer of an encoder or a decoder, from built parts.
 
     Args:
-        config: The model's configuration.
-        causal: Causal self-attention (decoders).
-        cross: Add cross-attention to a ``memory`` (encoder–decoder decoders).
-        rotary: Rotary module shared by the layers (or None).
+        self_attn: Self-attention, called as ``self_attn(x, *, mask=..., cache=...)``.
+        self_norm: The norm around self-attention.
+        ffn: Feed-forward ``(B, L, E) -> (B, L, E)``.
+        ffn_norm: The norm around the feed-forward.
+        cross_attn: Cross-attention ``cross_attn(x, memory, memory, *, mask=..., cache=...)``
+            (None: no cross-attention).
+        cross_norm: Its norm (given exactly when ``cross_attn`` is).
+        prenorm: Pre-norm if True, post-norm if False.
+        parallel: Parallel residual (pre-norm and no cross-attention only).
+        dropout: Dropout on each residual branch.
 
     Shape:
         x ``(B, L, E)``, memory ``(B, S, E)`` -> ``(B, L, E)``.
+
+    Raises:
+        ValueError: For a cross-attention without its norm (or the reverse), or a
+            parallel residual with post-norm or cross-attention.
     """
 
-    def __init__(self, config: ModelConfig, *, causal: bool, cross: bool = False,
-                 rotary: nn.Module | None = None) -> None:
+    def __init__(self, self_attn: nn.Module, self_norm: nn.Module, ffn: nn.Module,
+                 ffn_norm: nn.Module, *, cross_attn: nn.Module | None = None,
+                 cross_norm: nn.Module | None = None, prenorm: bool = True,
+                 parallel: bool = False, dropout: float = 0.0) -> None:
         super().__init__()
-        E, H = config.embed_dim, config.num_heads
-        self.prenorm = config.prenorm
-        self.parallel = config.residual == "parallel"
-        self.self_attn = build(
-            config.attention, E, H, causal=causal, dropout=config.dropout, window=config.window,
-            rotary=rotary, bias=config.bias, num_kv_heads=config.num_kv_heads,
-            head_dim=config.head_dim,
-        )
-        self.self_norm = self._norm(config)
-        self.cross_attn: nn.Module | None = None
-        self.cross_norm: nn.Module | None = None
-        if cross:
-            self.cross_attn = build(
-                config.cross_attention, E, H, kdim=E, dropout=config.dropout, bias=config.bias,
-                num_kv_heads=config.num_kv_heads, head_dim=config.head_dim,
-            )
-            self.cross_norm = self._norm(config)
-        ffn_class = FFNS.get(config.ffn)
-        ffn_kwargs = {"activation": config.activation} if config.ffn == "mlp" else {}
-        # dropout=0: the residual branch's dropout below already covers the FFN output
-        self.ffn = ffn_class(E, config.resolved_ffn_dim, bias=config.bias, dropout=0.0,
-                             **ffn_kwargs)
-        self.ffn_norm = self._norm(config)
-        self.dropout = nn.Dropout(config.dropout)
-
-    @staticmethod
-    def _norm(config: ModelConfig) -> nn.Module:
-        return NORMS.get(config.norm)(config.embed_dim, eps=config.norm_eps)
+        if (cross_attn is None) != (cross_norm is None):
+            raise ValueError("cross_attn and cross_norm go together, got "
+                             f"cross_attn={type(cross_attn).__name__}, "
+                             f"cross_norm={type(cross_norm).__name__}")
+        if parallel and (not prenorm or cross_attn is not None):
+            raise ValueError(f"parallel=True needs prenorm=True and no cross-attention, got "
+                             f"prenorm={prenorm}, cross_attn={type(cross_attn).__name__}")
+        self.prenorm = prenorm
+        self.parallel = parallel
+        self.self_attn = self_attn
+        self.self_norm = self_norm
+        self.cross_attn = cross_attn
+        self.cross_norm = cross_norm
+        self.ffn = ffn
+        self.ffn_norm = ffn_norm
+        self.dropout = nn.Dropout(dropout)
 
     def forward(
         self, x: Tensor, *, mask: Tensor | None = None, memory: Tensor | None = None,
@@ -86,7 +91,7 @@ class TransformerLayer(nn.Module):
             cross_cache: Cross-attention :class:`KVCache` (holds the projected memory).
         """
         kwargs = {"mask": mask} if cache is None else {"mask": mask, "cache": cache}
-        if self.parallel:  # pre-norm (checked by ModelConfig); no cross-attention in such models
+        if self.parallel:
             attn = self.self_attn(self.self_norm(x), **kwargs)  # (B, L, E)
             return x + self.dropout(attn) + self.dropout(self.ffn(self.ffn_norm(x)))
         x = self._residual(x, self.self_norm, lambda h: self.self_attn(h, **kwargs))
@@ -101,7 +106,7 @@ class TransformerLayer(nn.Module):
                                                                    **cross_kwargs))
         return self._residual(x, self.ffn_norm, self.ffn)
 
-    def _residual(self, x: Tensor, norm: nn.Module, f) -> Tensor:  # noqa: ANN001
+    def _residual(self, x: Tensor, norm: nn.Module, f: Callable[[Tensor], Tensor]) -> Tensor:
         if self.prenorm:
             return x + self.dropout(f(norm(x)))  # (B, L, E)
         return norm(x + self.dropout(f(x)))  # (B, L, E)

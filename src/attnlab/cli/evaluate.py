@@ -8,7 +8,7 @@ import argparse
 import importlib
 from typing import Any
 
-from ..training.config import DEVICES
+from ..training.train_config import DEVICES
 from .options import CliParser, choice_value, print_table, run_value
 
 

@@ -33,7 +33,7 @@ from ..explanation.terminal import format_explanation
 from ..interop import load_sentence_encoder
 from ..tasks.base import BOS, EOS, PAD
 from ..training import run as training_run
-from ..training.config import DEVICES
+from ..training.train_config import DEVICES
 from ..visualize.capture import attention_modules, capture_attention
 from ..visualize.inspect import token_label
 from .model_ref import ModelRef, resolve_model

@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..training.config import DEVICES
+from ..training.train_config import DEVICES
 from . import show
 from .model_ref import SHORT_NAMES, load_model, resolve_model
 from .options import CliParser, choice_value, float_value, int_value

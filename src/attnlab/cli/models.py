@@ -1,7 +1,8 @@
 """``attnlab models``: list what can be trained and built, one line each.
 
-Prints the ``--model`` mechanisms the trainer knows, then every registry of
-:mod:`attnlab.registry`: attention mechanisms, tasks, positional schemes, norms,
+Prints every registry of :mod:`attnlab.registry`: attention mechanisms (each
+an ``attnlab train --model`` choice, with its capabilities), then the recipes
+that are ``--model`` choices too, tasks, positional schemes, norms,
 feed-forward blocks and model presets, the Hugging Face architectures
 ``attnlab.interop.from_hf`` converts, and last the short names of pretrained
 models that packages ship (``attnlab chat smollm2``, ``attnlab show minilm``).
@@ -28,7 +29,7 @@ def sections() -> list[tuple[str, list[tuple[str, str]]]]:
     import attnlab.models  # noqa: F401  (fills PRESETS)
     from attnlab.interop.hf import ARCHITECTURES
     from attnlab.registry import ATTENTION, FFNS, NORMS, POSITIONS, PRESETS, TASKS
-    from attnlab.training.mechanisms import MODELS
+    from attnlab.training.recipes import RECIPES
 
     from .model_ref import SHORT_NAMES
 
@@ -36,11 +37,12 @@ def sections() -> list[tuple[str, list[tuple[str, str]]]]:
         return [(entry.name, entry.help) for entry in registry.entries()]
 
     return [
-        ("mechanisms (attnlab train --model)",
-         [(name, choice.help) for name, choice in MODELS.items()]),
+        ("attention mechanisms (attnlab train --model; attnlab.registry.ATTENTION)",
+         [(e.name, f"{e.help} [{e.obj.summary()}]") for e in ATTENTION.entries()]),
+        ("recipes: more models for attnlab train --model",
+         [(name, choice.help) for name, choice in RECIPES.items()]),
         ("tasks (attnlab train --task)", rows(TASKS)),
         ("positional schemes (attnlab train --positions)", rows(POSITIONS)),
-        ("attention mechanisms (attnlab.registry.ATTENTION)", rows(ATTENTION)),
         ("norms (attnlab.registry.NORMS)", rows(NORMS)),
         ("feed-forward blocks (attnlab.registry.FFNS)", rows(FFNS)),
         ("model presets (attnlab.registry.PRESETS)", rows(PRESETS)),

@@ -34,7 +34,7 @@ from .. import visualize  # plotting modules load on first use (matplotlib)
 from ..interop import load_sentence_encoder
 from ..tasks.base import Task
 from ..training import run as training_run
-from ..training.config import DEVICES
+from ..training.train_config import DEVICES
 from ..visualize.inspect import (
     Inspection,
     held_out_input,

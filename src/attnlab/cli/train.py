@@ -20,8 +20,8 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, get_type_hints
 
 from ..registry import POSITIONS, TASKS
-from ..training.config import DEVICES, TrainConfig
-from ..training.mechanisms import MODELS
+from ..training.recipes import choices
+from ..training.train_config import DEVICES, TrainConfig
 from .options import (
     CliParser,
     ValueParser,
@@ -44,7 +44,7 @@ FLOAT_BOUNDS: dict[str, tuple[str, Callable[[float], bool]]] = {
 }
 #: Fields that take one of a list of names.
 CHOICES: dict[str, Callable[[], list[str]]] = {
-    "model": lambda: list(MODELS),
+    "model": lambda: list(choices()),
     "task": TASKS.names,
     "device": lambda: list(DEVICES),
     "positions": POSITIONS.names,
@@ -191,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
     """Build the config (asking for it with ``--interactive``) and train."""
     given = given_options(args)
     values = {**base_values(args.resume), **given}
-    if values.get("model") in MODELS and not MODELS[values["model"]].heads:
+    models = choices()
+    if values.get("model") in models and not models[values["model"]].heads:
         if given.get("num_heads", 1) != 1:
             print(f"attnlab train: error: --model {values['model']} has no heads to split "
                   f"into: --num_heads must be 1, got {given['num_heads']}", file=sys.stderr)

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from ..blocks.layers import TransformerLayer
 from ..config import ModelConfig
 from ..functional.masks import merge_masks
+from ..models.layer import build_layer
 from .conventions import from_torch_attn_mask, from_torch_key_padding_mask
 from .hf import build, one_dropout
 from .state_dict import split_fused
@@ -133,7 +134,7 @@ def from_torch_encoder_layer(layer: nn.Module) -> TorchEncoderLayer:
     else:
         table = [(t, s) for t, s in TABLE if not (t.endswith(".bias") and "norm" not in t)]
     source = split_fused(source, "self_attn.in_proj_weight", ("q", "k", "v"))
-    ours = build(partial(TransformerLayer, causal=False), config, layer, source, table)
+    ours = build(partial(build_layer, causal=False), config, layer, source, table)
     wrapper = TorchEncoderLayer(ours, batch_first=layer.self_attn.batch_first)
     return wrapper.train(layer.training)
 

@@ -8,11 +8,10 @@ import torch
 from torch import Tensor, nn
 
 from ..attention.cache import KVCache
-from ..blocks.layers import TransformerLayer
 from ..config import ModelConfig
 from ..functional.masks import merge_masks
-from ..registry import NORMS
 from .embeddings import Embeddings
+from .layer import build_layer, build_norm
 
 
 class LayerStack(nn.Module):
@@ -29,12 +28,11 @@ class LayerStack(nn.Module):
                  rotary: nn.Module | None = None) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            TransformerLayer(config, causal=causal, cross=cross, rotary=rotary)
+            build_layer(config, causal=causal, cross=cross, rotary=rotary)
             for _ in range(config.num_layers)
         )
         use_final = config.final_norm and config.prenorm
-        self.final_norm = NORMS.get(config.norm)(config.embed_dim, eps=config.norm_eps) \
-            if use_final else None
+        self.final_norm = build_norm(config) if use_final else None
 
     def forward(self, x: Tensor, *, mask: Tensor | None, memory: Tensor | None = None,
                 memory_mask: Tensor | None = None, cache: list[KVCache] | None = None,

@@ -6,7 +6,7 @@ Shape letters: B batch, L positions (sequence length), E model dimension.
 from torch import Tensor, nn
 
 from attnlab._validate import check_int, check_last_dim, check_tensor
-from attnlab.positional.sinusoidal import check_window
+from attnlab.positional.sinusoidal import check_positions_fit
 
 
 class LearnedPositions(nn.Module):
@@ -79,7 +79,7 @@ class LearnedPositions(nn.Module):
                                  f"table's max_len={self.max_len}")
             return x + self.embedding(positions)  # (B, L, E)
         length = x.shape[-2]
-        check_window(offset, length, self.max_len)
+        check_positions_fit(offset, length, self.max_len)
         return x + self.embedding.weight[offset : offset + length]  # (B, L, E)
 
     def extra_repr(self) -> str:

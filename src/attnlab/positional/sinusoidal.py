@@ -44,7 +44,7 @@ def sinusoidal_table(max_len: int, embed_dim: int) -> Tensor:
     return table
 
 
-def check_window(offset: object, length: int, max_len: int) -> int:
+def check_positions_fit(offset: object, length: int, max_len: int) -> int:
     """Check that positions ``offset .. offset + length - 1`` fit in a ``max_len`` table."""
     check_int("offset", offset, minimum=0)
     if offset + length > max_len:
@@ -115,7 +115,7 @@ class SinusoidalPositions(nn.Module):
         check_tensor("x", x, min_ndim=2)
         check_last_dim("x", x, self.embed_dim, "embed_dim")
         length = x.shape[-2]
-        check_window(offset, length, self.max_len)
+        check_positions_fit(offset, length, self.max_len)
         return x + self.table[offset : offset + length].to(x.dtype)  # (B, L, E)
 
     def extra_repr(self) -> str:

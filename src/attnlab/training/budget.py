@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from ..tasks.base import Task
-from .config import TrainConfig
+from .train_config import TrainConfig
 from .trainer import model_config_for
 
 

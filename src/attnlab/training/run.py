@@ -30,10 +30,10 @@ from ..models.generation import sample_next
 from ..tasks.base import Task
 from . import budget, checkpoint, exports, rundir
 from . import trainer as trainer_module
-from .config import TrainConfig
 from .distributed import JobFailed, World, barrier, broadcast, setup, teardown
 from .progress import Clock, Reporter
-from .trainer import Diverged, Interrupted, Trainer, build_model, build_task
+from .train_config import TrainConfig
+from .trainer import Diverged, Interrupted, Trainer, build_task, model_for_task
 
 __all__ = ["Diverged", "Interrupted", "JobFailed", "RunComplete", "evaluate", "generate",
            "load_run", "resolve_device", "train"]
@@ -203,12 +203,12 @@ def _loop(trainer: Trainer, run_dir: Path, reporter: Reporter) -> dict[str, Any]
                     raise Interrupted(str(run_dir))
         finally:
             reporter.stop()
-    from ..visualize.pictures import visualize_run  # matplotlib: imported when needed
+    from .pictures import draw_run_pictures  # matplotlib: imported when needed
 
     saved: list[Path] = []
     with _saving(trainer, run_dir):  # (the last step was evaluated and saved)
         sample = _write_sample(trainer, run_dir)
-        pictures = visualize_run(trainer, run_dir) if trainer.world.is_main else []
+        pictures = draw_run_pictures(trainer, run_dir) if trainer.world.is_main else []
         if cfg.save_path and trainer.world.is_main:
             saved = exports.save(cfg.save_path, trainer.model, _weights_meta(trainer))
     summary = {"run_dir": str(run_dir), "steps": trainer.step - start_step,
@@ -428,7 +428,7 @@ def load_run(run_dir: str, device: str = "auto") -> tuple[TrainConfig, Task, nn.
         raise FileNotFoundError(f"no run directory {run_dir}")
     task = build_task(config)
     _check_record(config, task, meta, str(weights))
-    model = build_model(config, task)
+    model = model_for_task(config, task)
     checkpoint.load_weights(weights, model)
     model = model.to(resolve_device(device)).eval()
     _probe(model, task, str(weights))

@@ -28,9 +28,9 @@ from torch import Tensor, nn
 from ..config import ModelConfig
 from ..registry import TASKS
 from ..tasks.base import BOS, EOS, PAD, Batch, Task
-from .config import TrainConfig
 from .distributed import World, all_sum
-from .mechanisms import model_config
+from .recipes import model_config
+from .train_config import TrainConfig
 
 
 class Interrupted(Exception):
@@ -60,13 +60,16 @@ def model_config_for(config: TrainConfig, task: Task) -> ModelConfig:
                         positions=config.positions, task_defaults=task.model_defaults)
 
 
-def build_model(config: TrainConfig, task: Task) -> nn.Module:
-    """The model for the task and mechanism, initialised from ``config.seed``."""
-    from ..models import build_model as build
+def model_for_task(config: TrainConfig, task: Task) -> nn.Module:
+    """The model a training run trains: ``task``'s architecture, ``config``'s mechanism.
+
+    Initialised from ``config.seed``; :func:`attnlab.models.build_model` builds it.
+    """
+    from ..models import build_model
 
     mcfg = model_config_for(config, task)
     torch.manual_seed(config.seed)
-    return build(mcfg)
+    return build_model(mcfg)
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -121,7 +124,7 @@ class Trainer:
                              f"of processes ({world.size})")
         self.config, self.device, self.world = config, device, world
         self.task = task or build_task(config)
-        self.model = (model or build_model(config, self.task)).to(device)
+        self.model = (model or model_for_task(config, self.task)).to(device)
         self.net: nn.Module = self.model
         if world.size > 1:
             self.net = nn.parallel.DistributedDataParallel(

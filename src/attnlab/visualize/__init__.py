@@ -17,7 +17,7 @@ _LAZY = {
     "Inspection": "inspect", "held_out_input": "inspect", "inspect_run": "inspect",
     "inspect_sentence_encoder": "inspect",
     "attention_page": "page", "write_page": "page",
-    "attention_figures": "pictures", "figure_names": "pictures", "visualize_run": "pictures",
+    "attention_figures": "pictures", "figure_names": "pictures",
     "format_attention_text": "terminal", "render_terminal": "terminal",
 }
 
@@ -44,7 +44,6 @@ __all__ = [
     "read_metrics",
     "render_terminal",
     "save_figure",
-    "visualize_run",
     "write_curves",
     "write_page",
 ]

@@ -9,15 +9,12 @@ encoder–decoder models) ``alignment.png`` into a run directory when training e
 
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
-from typing import Any
 
 from matplotlib.figure import Figure
 
 from ._common import check_head, display_name, select_layer
-from .curves import write_curves
-from .heatmap import plot_attention, save_figure
-from .inspect import Inspection, held_out_input, inspect_run
+from .heatmap import plot_attention
+from .inspect import Inspection
 
 
 def attention_figures(inspection: Inspection, *, layer: str | int | None = None,
@@ -78,30 +75,6 @@ def _plan(inspection: Inspection, layer: str | int | None,
             head=head, title=f"cross-attention alignment ({heads}): rows = target tokens "
                              f"written, columns = source tokens\n{_io(inspection)}")
     return plan
-
-
-def visualize_run(trainer: Any, run_dir: str | Path) -> list[Path]:
-    """Write the pictures of a finished training run; returns the paths written.
-
-    ``curves.png`` (from ``metrics.jsonl``, when there is one), then
-    ``attention.png`` and, for encoder–decoder models, ``alignment.png``, both
-    of one held-out example (the same one for the same seed). Files from an
-    earlier (resumed) run are replaced.
-
-    Args:
-        trainer: The :class:`~attnlab.training.trainer.Trainer` (its ``model``,
-            ``task`` and ``config.seed`` are used).
-        run_dir: The run directory.
-    """
-    run_dir = Path(run_dir)
-    paths = []
-    task = trainer.task
-    if (run_dir / "metrics.jsonl").is_file():
-        paths.append(write_curves(run_dir, metric=task.primary_metric, force=True))
-    inspection = inspect_run(trainer.model, task, held_out_input(task, trainer.config.seed))
-    for file_name, figure in attention_figures(inspection).items():
-        paths.append(save_figure(figure, run_dir / file_name, force=True))
-    return paths
 
 
 def _what(inspection: Inspection, name: str | None, head: int | None) -> str:

@@ -13,7 +13,7 @@ from typing import Any, get_type_hints
 from .. import tasks  # noqa: F401  (fills the task registry)
 from .._validate import check_choice, check_divisible, check_fields, check_float, check_int
 from ..registry import TASKS
-from .mechanisms import MODELS, check_fits
+from .recipes import check_fits, choices
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: Suffixes ``save_path`` may have: safetensors (what attnlab loads), or a PyTorch state dict.
@@ -89,10 +89,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check_types(self)
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; choose from: {', '.join(MODELS)}")
+        models = choices()
+        if self.model not in models:
+            raise ValueError(f"unknown model {self.model!r}; choose from: {', '.join(models)}")
         check_fits(self.model, TASKS.get(self.task).kind, self.task)
-        if not MODELS[self.model].heads:
+        if not models[self.model].heads:
             if self.num_heads == DEFAULT_HEADS:
                 object.__setattr__(self, "num_heads", 1)  # what is really built
             elif self.num_heads != 1:
