@@ -26,7 +26,40 @@ def _check_sizes(embed_dim: object, hidden_dim: object, dropout: object, bias: o
         raise TypeError(f"bias must be a bool, got {type(bias).__name__} {bias!r}")
 
 
-class MLP(nn.Module):
+class FeedForward(nn.Module):
+    """What every block here shares: check the input, ``down(hidden(x))``, dropout.
+
+    A subclass builds ``down_proj`` (F -> E) and ``dropout`` and defines
+    :meth:`hidden`, ``(*, E) -> (*, F)``.
+    """
+
+    embed_dim: int
+    down_proj: nn.Linear
+    dropout: nn.Dropout
+
+    def hidden(self, x: Tensor) -> Tensor:
+        """``(*, E)`` -> ``(*, F)``, the block's own part."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the block to every position of ``x``.
+
+        Args:
+            x: Input of shape ``(*, E)``.
+
+        Returns:
+            Tensor of shape ``(*, E)``.
+
+        Raises:
+            TypeError: If ``x`` is not a floating tensor.
+            ValueError: If the last dim of ``x`` is not ``embed_dim``.
+        """
+        check_tensor("x", x, min_ndim=1)
+        check_last_dim("x", x, self.embed_dim, "embed_dim")
+        return self.dropout(self.down_proj(self.hidden(x)))  # (*, E)
+
+
+class MLP(FeedForward):
     r"""Two-layer feed-forward block: :math:`\mathrm{down}(\phi(\mathrm{up}(x)))`.
 
     ``up_proj`` maps E -> F, the activation :math:`\phi` is applied elementwise,
@@ -72,30 +105,16 @@ class MLP(nn.Module):
         self.down_proj = nn.Linear(hidden_dim, embed_dim, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Apply the block to every position of ``x``.
-
-        Args:
-            x: Input of shape ``(*, E)``.
-
-        Returns:
-            Tensor of shape ``(*, E)``.
-
-        Raises:
-            TypeError: If ``x`` is not a floating tensor.
-            ValueError: If the last dim of ``x`` is not ``embed_dim``.
-        """
-        check_tensor("x", x, min_ndim=1)
-        check_last_dim("x", x, self.embed_dim, "embed_dim")
-        hidden = ACTIVATIONS[self.activation](self.up_proj(x))  # (*, F)
-        return self.dropout(self.down_proj(hidden))  # (*, E)
+    def hidden(self, x: Tensor) -> Tensor:
+        """``(*, E)`` -> ``(*, F)``: the activation of the up-projection."""
+        return ACTIVATIONS[self.activation](self.up_proj(x))
 
     def extra_repr(self) -> str:
         """Summarise the constructor arguments for ``repr``."""
         return f"activation={self.activation!r}"
 
 
-class SwiGLU(nn.Module):
+class SwiGLU(FeedForward):
     r"""Gated feed-forward block (SwiGLU), as in Llama.
 
     .. math::
@@ -140,23 +159,9 @@ class SwiGLU(nn.Module):
         self.down_proj = nn.Linear(hidden_dim, embed_dim, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Apply the block to every position of ``x``.
-
-        Args:
-            x: Input of shape ``(*, E)``.
-
-        Returns:
-            Tensor of shape ``(*, E)``.
-
-        Raises:
-            TypeError: If ``x`` is not a floating tensor.
-            ValueError: If the last dim of ``x`` is not ``embed_dim``.
-        """
-        check_tensor("x", x, min_ndim=1)
-        check_last_dim("x", x, self.embed_dim, "embed_dim")
-        gate = ACTIVATIONS[self.gate_activation](self.gate_proj(x))  # (*, F)
-        return self.dropout(self.down_proj(gate * self.up_proj(x)))  # (*, E)
+    def hidden(self, x: Tensor) -> Tensor:
+        """``(*, E)`` -> ``(*, F)``: the activated gate times the up-projection."""
+        return ACTIVATIONS[self.gate_activation](self.gate_proj(x)) * self.up_proj(x)
 
 
 class GeGLU(SwiGLU):
