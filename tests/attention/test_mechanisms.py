@@ -117,18 +117,28 @@ def test_summary_names_the_capabilities():
 
 
 def test_a_new_mechanism_is_one_function_and_one_line():
-    name = "test_two_heads"
+    """The example of docs/extending.md, registered at run time."""
+    name = "test_local4"
 
-    @mechanism(name, help="multi-head attention with exactly two heads", grouped=False)
-    def _two(spec):
-        return al.MultiHeadAttention(spec.embed_dim, 2, kdim=spec.kdim, vdim=spec.kdim,
-                                     causal=spec.causal, window=spec.window, rotary=spec.rotary)
+    @mechanism(name, help="multi-head attention over the 4 most recent positions",
+               cross=False, window=False)
+    def _local4(spec):
+        return al.MultiHeadAttention(spec.embed_dim, spec.num_heads,
+                                     num_kv_heads=spec.num_kv_heads, head_dim=spec.head_dim,
+                                     causal=spec.causal, window=4, rotary=spec.rotary,
+                                     dropout=spec.dropout, bias=spec.bias)
 
     try:
         assert isinstance(ATTENTION.get(name), Mechanism)
-        assert choices()[name].cross_attention == name
-        model = build_model(ModelConfig(vocab_size=11, embed_dim=8, num_heads=4, attention=name))
-        assert model.decoder.layers[0].self_attn.num_heads == 2
+        assert choices()[name].cross_attention == "multihead"
+        config = ModelConfig(vocab_size=11, embed_dim=8, num_heads=4, attention=name,
+                             positions="rotary")
+        model = build_model(config)
+        assert model.decoder.layers[0].self_attn.window == 4
         assert model(torch.zeros(1, 3, dtype=torch.long)).shape == (1, 3, 11)
+        with pytest.raises(ValueError, match=f"attention='{name}' takes no window"):
+            ModelConfig(attention=name, window=8)
+        with pytest.raises(ValueError, match=f"attention '{name}' is self-attention only"):
+            build(name, AttentionSpec(8, 4, kdim=8))
     finally:
         ATTENTION._entries.pop(name)
