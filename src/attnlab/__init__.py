@@ -4,6 +4,12 @@ Every public name (the README's tour lists them) is importable from here::
 
     import attnlab as al
     out = al.scaled_dot_product_attention(q, k, v, causal=True)
+
+Shape letters, the same in every module's docstrings and comments: B batch,
+H query heads, G key/value heads, L queries (the target's or the new tokens),
+S keys (the source's tokens, or every token seen with a cache), E model width,
+D head width, F feed-forward width, V vocabulary; ``*`` any leading dims.
+A module that needs another letter says so in its own docstring.
 """
 
 from importlib import import_module

@@ -152,7 +152,7 @@ def test_score_bad_predictions():
     task, batch, _ = _batch()
     with pytest.raises(TypeError, match="pred_ids must be an integer tensor, got torch.float32"):
         task.score(torch.zeros(2, 4), batch)
-    with pytest.raises(ValueError, match=re.escape(r"pred_ids must have shape (2, T), got (3, 4)")):
+    with pytest.raises(ValueError, match=re.escape(r"pred_ids must have shape (2, L), got (3, 4)")):
         task.score(torch.zeros(3, 4, dtype=torch.long), batch)
     with pytest.raises(ValueError, match=re.escape(r"got (2,)")):
         task.score(torch.zeros(2, dtype=torch.long), batch)

@@ -5,10 +5,10 @@ Every task is a deterministic generator of character-level examples.
 * Token ids: ``PAD = 0``, ``BOS = 1``, ``EOS = 2``, then the task's own symbols
   (one symbol = one character).
 * ``kind == "seq2seq"``: ``Batch.src`` (B, S) holds the source characters, right-padded
-  with PAD, no BOS/EOS. ``Batch.tgt`` (B, T) holds ``BOS + target + EOS``, right-padded
+  with PAD, no BOS/EOS. ``Batch.tgt`` (B, L) holds ``BOS + target + EOS``, right-padded
   with PAD. Teacher forcing: the decoder reads ``tgt[:, :-1]`` and learns ``tgt[:, 1:]``,
   ignoring PAD. Rows are padded to the longest row of the batch, so S <= max_src_len and
-  T <= max_tgt_len.
+  L <= max_tgt_len.
 * ``kind == "lm"``: ``Batch.src`` is None; ``tgt`` (B, seq_length + 1) is a chunk of
   text without specials; the model reads ``tgt[:, :-1]`` and predicts ``tgt[:, 1:]``.
 * Randomness comes only from the CPU ``torch.Generator`` given to ``batch`` (or the
@@ -16,7 +16,7 @@ Every task is a deterministic generator of character-level examples.
 * Splits: every example belongs to exactly one of "train" and "val", by a pure function
   of the example, so no val example is ever sampled for train.
 
-Shape letters: B batch, S source length, T target length.
+Shape letters: B batch, S source length, L target length.
 """
 
 import hashlib
@@ -146,7 +146,7 @@ class Batch:
 
     Attributes:
         src: (B, S) long source ids padded with PAD; None for language-model tasks.
-        tgt: (B, T) long: ``BOS + target + EOS`` padded with PAD (seq2seq), or a text
+        tgt: (B, L) long: ``BOS + target + EOS`` padded with PAD (seq2seq), or a text
             chunk of seq_length + 1 ids (lm).
         src_lengths: (B,) long count of non-PAD ids per ``src`` row; None when ``src`` is.
         tgt_lengths: (B,) long count of non-PAD ids per ``tgt`` row (BOS and EOS included).

@@ -129,7 +129,7 @@ class Seq2SeqTask(Task):
         """Return ``{"token_acc": ..., "seq_acc": ...}`` (see the class docstring).
 
         Args:
-            pred_ids: (B, T') integer ids generated after BOS; any T' >= 0.
+            pred_ids: (B, L') integer ids generated after BOS; any L' >= 0.
             batch: The batch the predictions are for.
 
         Raises:
@@ -137,13 +137,13 @@ class Seq2SeqTask(Task):
             ValueError: If ``pred_ids`` is not 2-D with ``batch``'s batch size.
         """
         pred = _check_pred(pred_ids, batch.tgt.shape[0])
-        ref = batch.tgt[:, 1:]  # (B, T-1): target + EOS + PAD
+        ref = batch.tgt[:, 1:]  # (B, L-1): target + EOS + PAD
         n_ref = batch.tgt_lengths - 1  # (B,) target tokens + EOS
         is_eos = pred == EOS
         after_eos = (is_eos.long().cumsum(1) - is_eos.long()) > 0
         pred = pred.masked_fill(after_eos, PAD)[:, : ref.shape[1]]
         pred = torch.nn.functional.pad(pred, (0, ref.shape[1] - pred.shape[1]), value=PAD)
-        valid = torch.arange(ref.shape[1]) < n_ref[:, None]  # (B, T-1)
+        valid = torch.arange(ref.shape[1]) < n_ref[:, None]  # (B, L-1)
         correct = (pred == ref) & valid
         return {
             "token_acc": correct.sum().item() / valid.sum().item(),
@@ -154,7 +154,7 @@ class Seq2SeqTask(Task):
 def _check_pred(pred_ids: object, batch_size: int) -> Tensor:
     pred_ids = check_pred_type(pred_ids)
     if pred_ids.dim() != 2 or pred_ids.shape[0] != batch_size:
-        raise ValueError(f"pred_ids must have shape ({batch_size}, T), got {tuple(pred_ids.shape)}")
+        raise ValueError(f"pred_ids must have shape ({batch_size}, L), got {tuple(pred_ids.shape)}")
     return pred_ids.detach().cpu().long()
 
 

@@ -88,10 +88,10 @@ def loss_sum(model: nn.Module, batch: Batch, kind: str) -> Tensor:
     """
     if kind == "seq2seq":
         assert batch.src is not None
-        logits = model(batch.src, batch.tgt[:, :-1], batch.src != PAD)  # (B, T-1, V)
+        logits = model(batch.src, batch.tgt[:, :-1], batch.src != PAD)  # (B, L-1, V)
     else:
-        logits = model(batch.tgt[:, :-1])  # (B, T-1, V)
-    targets = batch.tgt[:, 1:]  # (B, T-1)
+        logits = model(batch.tgt[:, :-1])  # (B, L-1, V)
+    targets = batch.tgt[:, 1:]  # (B, L-1)
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
@@ -211,7 +211,7 @@ class Trainer:
 
     @torch.no_grad()
     def predict(self, src: Tensor) -> Tensor:
-        """Greedy outputs ``(B, T)`` (after BOS) for padded sources ``(B, S)``."""
+        """Greedy outputs ``(B, L)`` (after BOS) for padded sources ``(B, S)``."""
         self.model.eval()
         out = self.model.generate(src, self.task.max_tgt_len - 1, bos_id=BOS, eos_id=EOS,
                                   src_mask=src != PAD, temperature=0.0)

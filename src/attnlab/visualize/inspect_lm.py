@@ -5,7 +5,7 @@
 :func:`attended_prompt` reduces what an answer attended to into one weight
 per prompt token (what ``attnlab chat``'s ``:attn`` prints).
 
-Shape letters: H heads, T tokens (prompt + answer), P prompt tokens.
+Shape letters: H heads, L tokens (prompt + answer), P prompt tokens.
 """
 
 from collections.abc import Sequence
@@ -24,7 +24,7 @@ def inspect_tokens(model: nn.Module, ids: Sequence[int], labels: Sequence[str], 
     """Capture every (or the ``only``) self-attention map of ``model`` reading ``ids``.
 
     Args:
-        model: A decoder language model taking ``(1, T)`` ids.
+        model: A decoder language model taking ``(1, L)`` ids.
         ids: The tokens (prompt, then any answer), at most the model's context.
         labels: Each token's text (``len(ids)`` of them), made printable here.
         text: What the model read, for titles.
@@ -34,7 +34,7 @@ def inspect_tokens(model: nn.Module, ids: Sequence[int], labels: Sequence[str], 
 
     Returns:
         An :class:`~attnlab.visualize.inspect.Inspection` of kind ``"lm"``:
-        ``maps[name]`` is ``(1, H, T, T)``.
+        ``maps[name]`` is ``(1, H, L, L)``.
 
     Raises:
         ValueError: If ``ids`` is empty or ``labels`` does not match it.
@@ -63,13 +63,13 @@ def attended_prompt(maps: dict[str, Tensor], prompt_len: int, *, head: int | Non
     """How much the answer attended to each prompt token, averaged.
 
     Position ``t`` reads token ``t`` and predicts token ``t + 1``, so the rows
-    that produced the answer are ``prompt_len - 1 ... T - 2``. Their weights on
+    that produced the answer are ``prompt_len - 1 ... L - 2``. Their weights on
     the ``P`` prompt columns are averaged over those rows, the given modules and
     the heads (or one ``head``).
 
     Args:
-        maps: ``{module: (1, H, T, T)}`` weights.
-        prompt_len: ``P``, the prompt's tokens (``1 <= P < T``).
+        maps: ``{module: (1, H, L, L)}`` weights.
+        prompt_len: ``P``, the prompt's tokens (``1 <= P < L``).
         head: One head, or None for the mean over heads.
 
     Returns:
@@ -77,9 +77,9 @@ def attended_prompt(maps: dict[str, Tensor], prompt_len: int, *, head: int | Non
     """
     rows = []
     for weights in maps.values():
-        T = weights.shape[-1]
-        if not 1 <= prompt_len < T:
-            raise ValueError(f"prompt_len must lie in [1, {T}), got {prompt_len}")
-        chosen = weights[0] if head is None else weights[0, head:head + 1]  # (H, T, T)
-        rows.append(chosen[:, prompt_len - 1:T - 1, :prompt_len].mean(dim=(0, 1)))  # (P,)
+        L = weights.shape[-1]
+        if not 1 <= prompt_len < L:
+            raise ValueError(f"prompt_len must lie in [1, {L}), got {prompt_len}")
+        chosen = weights[0] if head is None else weights[0, head:head + 1]  # (H, L, L)
+        rows.append(chosen[:, prompt_len - 1:L - 1, :prompt_len].mean(dim=(0, 1)))  # (P,)
     return torch.stack(rows).mean(dim=0)  # (P,)
