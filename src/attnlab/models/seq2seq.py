@@ -16,11 +16,8 @@ from .encoder import TransformerEncoder
 from .generation import write_target
 from .stack import (
     LayerStack,
-    check_caches,
-    check_ids,
+    decode_target,
     init_weights,
-    padding_bias,
-    self_mask,
 )
 
 
@@ -55,17 +52,8 @@ class EncoderDecoder(nn.Module):
                cache: list[KVCache] | None = None,
                cross_cache: list[KVCache] | None = None) -> Tensor:
         """Target logits ``(B, L, V)`` given the encoded source ``memory`` ``(B, S, E)``."""
-        cfg = self.config
-        cache = check_caches("cache", cache, cfg.num_layers)
-        cross_cache = check_caches("cross_cache", cross_cache, cfg.num_layers)
-        offset = 0 if cache is None else len(cache[0])
-        check_ids("tgt_ids", tgt_ids, cfg.vocab_size, cfg.max_len, offset)
-        B, L = tgt_ids.shape
-        x = self.embed(tgt_ids, offset=offset)  # (B, L, E)
-        mask = self_mask(self.embed, None, L, offset + L, x.dtype, x.device)
-        memory_mask = padding_bias(src_mask, B, memory.shape[1], "src_mask")
-        x = self.decoder(x, mask=mask, memory=memory, memory_mask=memory_mask, cache=cache,
-                         cross_cache=cross_cache)
+        x = decode_target(self.config, self.embed, self.decoder, tgt_ids, memory, src_mask,
+                          cache=cache, cross_cache=cross_cache, names=("tgt_ids", "src_mask"))
         return self.lm_head(x)  # (B, L, V)
 
     def forward(self, src_ids: Tensor, tgt_ids: Tensor, src_mask: Tensor | None = None) -> Tensor:

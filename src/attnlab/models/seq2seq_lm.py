@@ -20,7 +20,7 @@ from ..config import ModelConfig
 from .embeddings import Embeddings
 from .encoder import TransformerEncoder
 from .generation import write_target
-from .stack import LayerStack, check_ids, init_weights, padding_bias, self_mask
+from .stack import LayerStack, decode_target, init_weights
 
 
 class Seq2SeqLM(nn.Module):
@@ -74,15 +74,9 @@ class Seq2SeqLM(nn.Module):
         ``attention_mask`` is the source's ``(B, S)`` padding mask; with caches the
         target positions continue after what they hold.
         """
-        offset = 0 if cache is None else len(cache[0])
-        cfg = self.config
-        check_ids("decoder_input_ids", decoder_input_ids, cfg.vocab_size, cfg.max_len, offset)
-        B, L = decoder_input_ids.shape
-        x = self.decoder_embed(decoder_input_ids, offset=offset)  # (B, L, E)
-        mask = self_mask(self.decoder_embed, None, L, offset + L, x.dtype, x.device)
-        memory_mask = padding_bias(attention_mask, B, memory.shape[1], "attention_mask")
-        x = self.decoder(x, mask=mask, memory=memory, memory_mask=memory_mask, cache=cache,
-                         cross_cache=cross_cache)  # (B, L, E)
+        x = decode_target(self.config, self.decoder_embed, self.decoder, decoder_input_ids,
+                          memory, attention_mask, cache=cache, cross_cache=cross_cache,
+                          names=("decoder_input_ids", "attention_mask"))
         return self.lm_head(x) + self.logits_bias  # (B, L, V)
 
     def forward(self, input_ids: Tensor, decoder_input_ids: Tensor,

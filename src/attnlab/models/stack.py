@@ -45,6 +45,40 @@ class LayerStack(nn.Module):
         return x if self.final_norm is None else self.final_norm(x)
 
 
+def decode_target(config: ModelConfig, embed: Embeddings, stack: LayerStack, ids: Tensor,
+                  memory: Tensor, src_mask: Tensor | None, *, cache: list[KVCache] | None,
+                  cross_cache: list[KVCache] | None, names: tuple[str, str]) -> Tensor:
+    """An encoder–decoder's decoder: target ids ``(B, L)`` -> hidden states ``(B, L, E)``.
+
+    Checks the caches and the ids, embeds the ids at the positions after what
+    ``cache`` holds, and runs ``stack`` with causal self-attention and
+    cross-attention to the encoded source ``memory`` ``(B, S, E)`` (``src_mask``:
+    the source's ``(B, S)`` padding mask, 1 = real token).
+
+    Args:
+        config: The model's configuration (vocabulary, context, layers).
+        embed: The target's embeddings.
+        stack: The decoder's layers (with cross-attention).
+        ids: Target token ids ``(B, L)``.
+        memory: The encoded source ``(B, S, E)``.
+        src_mask: The source's padding mask ``(B, S)`` or None.
+        cache: Self-attention caches, one per layer, or None.
+        cross_cache: Cross-attention caches, one per layer, or None.
+        names: The caller's names for ``ids`` and ``src_mask``, used in errors.
+    """
+    ids_name, mask_name = names
+    cache = check_caches("cache", cache, config.num_layers)
+    cross_cache = check_caches("cross_cache", cross_cache, config.num_layers)
+    offset = 0 if cache is None else len(cache[0])
+    check_ids(ids_name, ids, config.vocab_size, config.max_len, offset)
+    B, L = ids.shape
+    x = embed(ids, offset=offset)  # (B, L, E)
+    mask = self_mask(embed, None, L, offset + L, x.dtype, x.device)
+    memory_mask = padding_bias(src_mask, B, memory.shape[1], mask_name)
+    return stack(x, mask=mask, memory=memory, memory_mask=memory_mask, cache=cache,
+                 cross_cache=cross_cache)  # (B, L, E)
+
+
 def init_weights(model: nn.Module, config: ModelConfig) -> None:
     """Initialise embeddings; linear layers keep PyTorch's fan-in scaled default.
 

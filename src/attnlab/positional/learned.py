@@ -5,11 +5,11 @@ Shape letters: B batch, L positions (sequence length), E model dimension.
 
 from torch import Tensor, nn
 
-from attnlab._validate import check_int, check_last_dim, check_tensor
-from attnlab.positional.sinusoidal import check_positions_fit
+from attnlab._validate import check_last_dim, check_tensor
+from attnlab.positional.absolute import AbsolutePositions
 
 
-class LearnedPositions(nn.Module):
+class LearnedPositions(AbsolutePositions):
     r"""Add a trainable vector per absolute position: :math:`y_{pos} = x_{pos} + W_{pos}`.
 
     The table lives in ``self.embedding`` (an ``nn.Embedding(max_len, embed_dim)``), so
@@ -39,12 +39,8 @@ class LearnedPositions(nn.Module):
         torch.Size([2, 5, 6])
     """
 
-    kind = "absolute"
-
     def __init__(self, max_len: int, embed_dim: int) -> None:
-        super().__init__()
-        self.max_len = check_int("max_len", max_len, minimum=1)
-        self.embed_dim = check_int("embed_dim", embed_dim, minimum=1)
+        super().__init__(max_len, embed_dim)
         self.embedding = nn.Embedding(max_len, embed_dim)  # weight: (max_len, E)
         self.reset_parameters()
 
@@ -68,23 +64,21 @@ class LearnedPositions(nn.Module):
             ValueError: If the last dim of ``x`` is not ``embed_dim``, ``offset`` < 0, or
                 ``offset + L > max_len``.
         """
+        if positions is None:
+            return super().forward(x, offset)
         check_tensor("x", x, min_ndim=2)
         check_last_dim("x", x, self.embed_dim, "embed_dim")
-        if positions is not None:
-            if positions.shape != x.shape[:-1] or positions.is_floating_point():
-                raise ValueError(f"positions must be integers of shape {tuple(x.shape[:-1])}, "
-                                 f"got {positions.dtype} {tuple(positions.shape)}")
-            if positions.numel() and int(positions.max()) >= self.max_len:
-                raise ValueError(f"positions reach {int(positions.max())}, beyond the "
-                                 f"table's max_len={self.max_len}")
-            return x + self.embedding(positions)  # (B, L, E)
-        length = x.shape[-2]
-        check_positions_fit(offset, length, self.max_len)
-        return x + self.embedding.weight[offset : offset + length]  # (B, L, E)
+        if positions.shape != x.shape[:-1] or positions.is_floating_point():
+            raise ValueError(f"positions must be integers of shape {tuple(x.shape[:-1])}, "
+                             f"got {positions.dtype} {tuple(positions.shape)}")
+        if positions.numel() and int(positions.max()) >= self.max_len:
+            raise ValueError(f"positions reach {int(positions.max())}, beyond the "
+                             f"table's max_len={self.max_len}")
+        return x + self.embedding(positions)  # (B, L, E)
 
-    def extra_repr(self) -> str:
-        """Summarise the constructor arguments for ``repr``."""
-        return f"max_len={self.max_len}, embed_dim={self.embed_dim}"
+    def rows(self, offset: int, length: int, like: Tensor) -> Tensor:  # noqa: ARG002
+        """``W[offset : offset + L]``, ``(L, E)``."""
+        return self.embedding.weight[offset : offset + length]
 
 
 class RealTokenPositions(LearnedPositions):

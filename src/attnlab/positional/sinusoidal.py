@@ -6,9 +6,10 @@ Shape letters: B batch, L positions (sequence length), E model dimension.
 import math
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from attnlab._validate import check_int, check_last_dim, check_tensor
+from attnlab._validate import check_int
+from attnlab.positional.absolute import AbsolutePositions
 
 
 def sinusoidal_table(max_len: int, embed_dim: int) -> Tensor:
@@ -44,18 +45,7 @@ def sinusoidal_table(max_len: int, embed_dim: int) -> Tensor:
     return table
 
 
-def check_positions_fit(offset: object, length: int, max_len: int) -> int:
-    """Check that positions ``offset .. offset + length - 1`` fit in a ``max_len`` table."""
-    check_int("offset", offset, minimum=0)
-    if offset + length > max_len:
-        raise ValueError(
-            f"offset ({offset}) + sequence length L ({length}) = {offset + length} "
-            f"exceeds max_len ({max_len})"
-        )
-    return offset
-
-
-class SinusoidalPositions(nn.Module):
+class SinusoidalPositions(AbsolutePositions):
     r"""Add the fixed sinusoidal position table of "Attention Is All You Need".
 
     .. math::
@@ -88,36 +78,11 @@ class SinusoidalPositions(nn.Module):
         torch.Size([2, 5, 6])
     """
 
-    kind = "absolute"
-
     def __init__(self, max_len: int, embed_dim: int) -> None:
-        super().__init__()
-        self.max_len = check_int("max_len", max_len, minimum=1)
-        self.embed_dim = check_int("embed_dim", embed_dim, minimum=1)
+        super().__init__(max_len, embed_dim)
         table = sinusoidal_table(max_len, embed_dim).to(torch.get_default_dtype())
         self.register_buffer("table", table, persistent=False)  # (max_len, E)
 
-    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        """Return ``x + PE[offset : offset + L]``.
-
-        Args:
-            x: Input of shape ``(B, L, E)``.
-            offset: Absolute position of the first row of ``x`` (e.g. the cache length).
-
-        Returns:
-            Tensor of the same shape and dtype as ``x``.
-
-        Raises:
-            TypeError: If ``x`` is not a floating tensor or ``offset`` is not an int.
-            ValueError: If the last dim of ``x`` is not ``embed_dim``, ``offset`` < 0, or
-                ``offset + L > max_len``.
-        """
-        check_tensor("x", x, min_ndim=2)
-        check_last_dim("x", x, self.embed_dim, "embed_dim")
-        length = x.shape[-2]
-        check_positions_fit(offset, length, self.max_len)
-        return x + self.table[offset : offset + length].to(x.dtype)  # (B, L, E)
-
-    def extra_repr(self) -> str:
-        """Summarise the constructor arguments for ``repr``."""
-        return f"max_len={self.max_len}, embed_dim={self.embed_dim}"
+    def rows(self, offset: int, length: int, like: Tensor) -> Tensor:
+        """``PE[offset : offset + L]`` in ``like``'s dtype, ``(L, E)``."""
+        return self.table[offset : offset + length].to(like.dtype)
