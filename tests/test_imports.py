@@ -79,3 +79,67 @@ def test_an_import_cycle_would_be_caught(tmp_path, monkeypatch):
     (package / "b.py").write_text("from cyclepkg.a import A\nB = 2\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert "ImportError" in _import_first("cyclepkg.b")
+
+
+#: attnlab's layers, lowest first: a module may import only from its own layer's
+#: package or from a lower layer (see the package docstring of ``attnlab``).
+LAYERS = [
+    {"_validate", "_io", "registry", "__version__"},
+    {"functional", "positional", "tasks"},
+    {"attention"},
+    {"blocks"},
+    {"config"},
+    {"models", "visualize"},
+    {"interop", "explanation", "training"},
+    {"bench", "compat"},
+    {"cli"},
+    {"__main__"},
+]
+RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
+
+
+def _imports_between_parts() -> list[tuple[str, str, str]]:
+    """``(importing part, imported part, importing module)`` for every attnlab import."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(attnlab.__file__).parent
+    found = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root.parent).with_suffix("")
+        module = ".".join(rel.parts).removesuffix(".__init__")
+        package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+        part = module.split(".")[1] if "." in module else "__init__"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets = []
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                targets = [".".join(base + ([node.module] if node.module else []))]
+            elif isinstance(node, ast.ImportFrom):
+                targets = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            for target in targets:
+                if target.startswith("attnlab.") or (target == "attnlab" and node.level):
+                    names = [target] if target != "attnlab" else \
+                        [f"attnlab.{a.name}" for a in node.names]
+                    for name in names:
+                        imported = name.split(".")[1]
+                        if imported != part and part != "__init__":
+                            found.append((part, imported, module))
+    return found
+
+
+def test_parts_import_only_downward():
+    edges = _imports_between_parts()
+    assert edges, "the scan found no imports at all"
+    unknown = {p for edge in edges for p in edge[:2]} - set(RANK)
+    assert not unknown, f"parts missing from LAYERS: {unknown}"
+    upward = [f"{module} ({part}) imports {imported}" for part, imported, module in edges
+              if RANK[imported] >= RANK[part]]  # (parts of one layer do not import each other)
+    assert not upward, "\n".join(upward)
+
+
+def test_an_upward_import_would_be_caught():
+    assert ("config", "attention", "attnlab.config") in _imports_between_parts()
+    assert RANK["attention"] < RANK["config"]

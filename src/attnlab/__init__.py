@@ -10,6 +10,11 @@ H query heads, G key/value heads, L queries (the target's or the new tokens),
 S keys (the source's tokens, or every token seen with a cache), E model width,
 D head width, F feed-forward width, V vocabulary; ``*`` any leading dims.
 A module that needs another letter says so in its own docstring.
+
+The parts, lowest first; each imports only from lower ones (a test checks it):
+``_validate``/``_io``/``registry``; ``functional``, ``positional``, ``tasks``;
+``attention``; ``blocks``; ``config``; ``models``, ``visualize``; ``interop``,
+``explanation``, ``training``; ``bench``, ``compat``; ``cli``.
 """
 
 from importlib import import_module
