@@ -63,32 +63,9 @@ def explain(model: nn.Module, inputs: Any, *, layer: int | str = 0, head: int = 
         TypeError: If ``model`` is not a module.
         RuntimeError: If the recomposition differs from the model's output (a bug).
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    modules = attention_modules(model)
-    if not modules:
-        raise ValueError(f"model ({type(model).__name__}) has no attention module to explain")
-    names = list(modules)
-    index = _layer_index(layer, names)
-    name, module = names[index], modules[names[index]]
-    heads = module.num_heads if isinstance(module, MultiHeadAttention) else 1
-    check_int("head", head)
-    if not 0 <= head < heads:
-        raise ValueError(f"head {head} is out of range for {_label(name)}: valid heads are "
-                         f"0..{heads - 1}")
-    check_int("batch", batch, minimum=0)
+    index, name, module = _chosen(model, layer, head, batch)
     parent = _parent_layer(model, module)
-    seen: dict[str, Any] = {}
-    handles = _hooks(module, parent, seen)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            _call(model, inputs)
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
+    seen = _run_recorded(model, module, parent, inputs)
     if "args" not in seen:
         raise ValueError(f"attention module {_label(name)} did not run on these inputs")
     call = _resolve(module, seen["args"], seen["kwargs"])
@@ -115,6 +92,43 @@ def explain(model: nn.Module, inputs: Any, *, layer: int | str = 0, head: int = 
         output=real, error=error, causal=bool(getattr(module, "causal", False)),
         window=getattr(module, "window", None),
     )
+
+
+def _chosen(model: nn.Module, layer: int | str, head: int,
+            batch: int) -> tuple[int, str, nn.Module]:
+    """``(index, name, module)`` of the attention module asked for, arguments checked."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    modules = attention_modules(model)
+    if not modules:
+        raise ValueError(f"model ({type(model).__name__}) has no attention module to explain")
+    names = list(modules)
+    index = _layer_index(layer, names)
+    name, module = names[index], modules[names[index]]
+    heads = module.num_heads if isinstance(module, MultiHeadAttention) else 1
+    check_int("head", head)
+    if not 0 <= head < heads:
+        raise ValueError(f"head {head} is out of range for {_label(name)}: valid heads are "
+                         f"0..{heads - 1}")
+    check_int("batch", batch, minimum=0)
+    return index, name, module
+
+
+def _run_recorded(model: nn.Module, module: nn.Module,
+                  parent: tuple[TransformerLayer, str] | None, inputs: Any) -> dict[str, Any]:
+    """Run ``model`` on ``inputs`` in eval mode, recording ``module``'s call (and its layer's)."""
+    seen: dict[str, Any] = {}
+    handles = _hooks(module, parent, seen)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            _call(model, inputs)
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return seen
 
 
 def _label(name: str) -> str:
