@@ -35,7 +35,8 @@ from torch import Tensor
 
 from .._validate import broadcast_shape
 from .checks import check_attention_args
-from .masks import blocked_rows, merge_masks, visibility
+from .fused import fused_attention
+from .masks import merge_masks, visibility
 from .reference import math_attention, math_weights
 from .windowed import offset_causal_attention, windowed_attention
 
@@ -207,23 +208,11 @@ def _fused(
         mask = merge_masks(mask, visibility(L, S, causal=True, window=None, device=query.device))
         causal = False
     if causal and L > S:  # the first L - S queries see no key
-        out = F.scaled_dot_product_attention(
-            query[..., L - S:, :], key, value, dropout_p=dropout_p, is_causal=True, scale=scale,
-            enable_gqa=gqa,
-        )
+        out = fused_attention(query[..., L - S:, :], key, value, None, scale=scale,
+                              dropout_p=dropout_p, is_causal=True, enable_gqa=gqa)
         return F.pad(out, (0, 0, L - S, 0))
-    empty = None
-    if mask is not None:
-        empty = blocked_rows(mask)  # (..., L): rows that see nothing
-        if bool(empty.any()):
-            mask = mask.masked_fill(empty[..., None], True if mask.dtype == torch.bool else 0.0)
-        else:
-            empty = None
-    out = F.scaled_dot_product_attention(
-        query, key, value, attn_mask=mask, dropout_p=dropout_p,
-        is_causal=causal and L == S, scale=scale, enable_gqa=gqa,
-    )
-    return out if empty is None else out.masked_fill(empty[..., None], 0.0)
+    return fused_attention(query, key, value, mask, scale=scale, dropout_p=dropout_p,
+                           is_causal=causal and L == S, enable_gqa=gqa)
 
 
 def _windowed(
