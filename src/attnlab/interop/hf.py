@@ -231,10 +231,10 @@ def one_dropout(config: Mapping[str, Any], *keys: str) -> float:
     return next(iter(rates.values()))
 
 
-def build(cls: type[nn.Module], config: ModelConfig, like: nn.Module,
-          source: Mapping[str, Tensor], table: Table | Mapper, *,
-          transpose: Collection[str] = (), ignore_source: Collection[str] = (),
-          **kwargs: Any) -> nn.Module:
+def build_loaded(cls: type[nn.Module], config: ModelConfig, like: nn.Module,
+                 source: Mapping[str, Tensor], table: Table | Mapper, *,
+                 transpose: Collection[str] = (), ignore_source: Collection[str] = (),
+                 **kwargs: Any) -> nn.Module:
     """Make ``cls(config, **kwargs)`` with ``like``'s dtype, device and mode; copy ``source`` in.
 
     Args:
@@ -295,11 +295,11 @@ def build_decoder(model: nn.Module, head: str, config: ModelConfig, source: Mapp
 
     ignored = list(ignore_source)
     if head == "base":
-        return build(DecoderModel, config, model, source, table, transpose=transpose,
-                     ignore_source=ignored)
+        return build_loaded(DecoderModel, config, model, source, table, transpose=transpose,
+                            ignore_source=ignored)
     if config.tie_embeddings:
         ignored.append("lm_head.weight")
     else:
         table = [*table, ("lm_head.weight", "lm_head.weight")]
-    return build(DecoderLM, config, model, source, table, transpose=transpose,
-                 ignore_source=ignored)
+    return build_loaded(DecoderLM, config, model, source, table, transpose=transpose,
+                        ignore_source=ignored)

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from ..config import ModelConfig
 from ..models.seq2seq_lm import Seq2SeqLM
-from .hf import activation, as_dict, build, one_dropout, reject
+from .hf import activation, as_dict, build_loaded, one_dropout, reject
 
 M = "model."
 EL, DL = "model.encoder.layers.{i}.", "model.decoder.layers.{i}."
@@ -92,8 +92,8 @@ def build_seq2seq(model: nn.Module, config: ModelConfig, source: dict[str, Tenso
     ignored = [f"{M}encoder.embed_tokens.weight", f"{M}decoder.embed_tokens.weight"]
     if config.tie_embeddings:
         ignored.append("lm_head.weight")
-    lm = build(Seq2SeqLM, config, model, source, table, ignore_source=ignored,
-               decoder_start_id=c["decoder_start_token_id"])
+    lm = build_loaded(Seq2SeqLM, config, model, source, table, ignore_source=ignored,
+                      decoder_start_id=c["decoder_start_token_id"])
     assert isinstance(lm, Seq2SeqLM)
     return lm
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..models.encoder import TransformerEncoder
-from .hf import activation, as_dict, build, one_dropout, reject
+from .hf import activation, as_dict, build_loaded, one_dropout, reject
 
 # position/type id buffers of some checkpoints; the pooler (not in the hidden states)
 IGNORED = ["embeddings.position_ids", "embeddings.token_type_ids", "pooler.*"]
@@ -108,7 +108,7 @@ def from_bert(model: nn.Module, head: str = "base") -> TransformerEncoder:
         raise ValueError(f"BERT converts as a base model (hidden states), got head={head!r}")
     config = bert_config(model.config)
     table = bert_table(token_types=config.type_vocab_size > 0)
-    encoder = build(TransformerEncoder, config, model, model.state_dict(), table,
-                    ignore_source=IGNORED)
+    encoder = build_loaded(TransformerEncoder, config, model, model.state_dict(), table,
+                           ignore_source=IGNORED)
     assert isinstance(encoder, TransformerEncoder)
     return encoder

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..models.encoder import TransformerEncoder
-from .hf import activation, as_dict, build, one_dropout
+from .hf import activation, as_dict, build_loaded, one_dropout
 
 T, A = "transformer.layer.{i}.", "encoder.layers.{i}."
 
@@ -56,7 +56,7 @@ def from_distilbert(model: nn.Module, head: str = "base") -> TransformerEncoder:
         ValueError: For unsupported options (see :func:`distilbert_config`).
     """
     config = distilbert_config(model.config)
-    encoder = build(TransformerEncoder, config, model, model.state_dict(), TABLE,
-                    ignore_source=["embeddings.position_ids"])
+    encoder = build_loaded(TransformerEncoder, config, model, model.state_dict(), TABLE,
+                           ignore_source=["embeddings.position_ids"])
     assert isinstance(encoder, TransformerEncoder)
     return encoder

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..models.encoder import TransformerEncoder
-from .hf import as_dict, build
+from .hf import as_dict, build_loaded
 from .hf_bert import IGNORED, bert_config, bert_table
 
 POSITIONS = "embeddings.position_embeddings.weight"
@@ -43,7 +43,8 @@ def from_roberta(model: nn.Module, head: str = "base") -> TransformerEncoder:
     config = roberta_config(model.config)
     source = dict(model.state_dict())
     source[POSITIONS] = source[POSITIONS][model.config.pad_token_id + 1:]
-    encoder = build(TransformerEncoder, config, model, source,
-                    bert_table(token_types=config.type_vocab_size > 0), ignore_source=IGNORED)
+    table = bert_table(token_types=config.type_vocab_size > 0)
+    encoder = build_loaded(TransformerEncoder, config, model, source, table,
+                           ignore_source=IGNORED)
     assert isinstance(encoder, TransformerEncoder)
     return encoder

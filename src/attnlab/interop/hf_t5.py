@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..config import ModelConfig
 from ..models.seq2seq_lm import Seq2SeqLM
-from .hf import as_dict, build, reject
+from .hf import as_dict, build_loaded, reject
 
 E, D = "encoder.block.{i}.layer.", "decoder.block.{i}.layer."
 OURS_E, OURS_D = "encoder.encoder.layers.{i}.", "decoder.layers.{i}."
@@ -116,7 +116,7 @@ def from_t5(model: nn.Module, head: str = "seq2seq") -> Seq2SeqLM:
         ignored.append("lm_head.weight")
     start = c.get("decoder_start_token_id")
     start = c["pad_token_id"] if start is None else start
-    lm = build(Seq2SeqLM, config, model, source, t5_table(config), ignore_source=ignored,
-               decoder_start_id=start)
+    lm = build_loaded(Seq2SeqLM, config, model, source, t5_table(config), ignore_source=ignored,
+                      decoder_start_id=start)
     assert isinstance(lm, Seq2SeqLM)
     return lm

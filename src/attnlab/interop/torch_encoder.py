@@ -22,7 +22,7 @@ from ..config import ModelConfig
 from ..functional.masks import merge_masks
 from ..models.layer import build_layer
 from .conventions import from_torch_attn_mask, from_torch_key_padding_mask
-from .hf import build, one_dropout
+from .hf import build_loaded, one_dropout
 from .state_dict import split_fused
 
 TABLE = [
@@ -134,7 +134,7 @@ def from_torch_encoder_layer(layer: nn.Module) -> TorchEncoderLayer:
     else:
         table = [(t, s) for t, s in TABLE if not (t.endswith(".bias") and "norm" not in t)]
     source = split_fused(source, "self_attn.in_proj_weight", ("q", "k", "v"))
-    ours = build(partial(build_layer, causal=False), config, layer, source, table)
+    ours = build_loaded(partial(build_layer, causal=False), config, layer, source, table)
     wrapper = TorchEncoderLayer(ours, batch_first=layer.self_attn.batch_first)
     return wrapper.train(layer.training)
 
