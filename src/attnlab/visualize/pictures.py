@@ -14,9 +14,9 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from ._common import check_head, display_name, select_layer
 from .curves import write_curves
 from .heatmap import plot_attention, save_figure
+from .inputs import check_head, display_name, select_layer
 from .inspect import Inspection, held_out_input, inspect_run
 
 
