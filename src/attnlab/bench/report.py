@@ -1,5 +1,6 @@
 """Results as a markdown table, and as small multiples of time and memory against N."""
 
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -172,7 +173,7 @@ def figure(results: dict) -> "Figure | None":
                  layout="constrained")  # no pyplot: nothing global changes (as in visualize)
     FigureCanvasAgg(fig)
     parts = (fig.subfigures(2, 1, height_ratios=[time_rows + 0.25, memory_rows + 0.25])
-             if memory else [fig])
+             if memory else [fig.subfigures(1, 1)])
     _grid(parts[0], cases, columns, colour, "time per call (ms), median of the rounds; "
                                             "in the corner: peer's time / attnlab's at the "
                                             "largest N (> 1: attnlab faster)", ratios=True)
@@ -226,7 +227,11 @@ def _grid(fig: Any, cases: Panels, columns: int, colour: dict[str, str], what: s
         ax.set_xscale("log", base=2)
         ax.set_xticks(lengths, [_length(n) for n in lengths])
         ax.minorticks_off()
-        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # 1, 2, 5, 10…
+        low, high = ax.get_ylim()
+        decades = math.log10(high / low)  # label every decade, or 1-2-5, or finer when narrow
+        subs = (1.0,) if decades > 3 else (1.0, 2.0, 5.0) if decades > 1.2 else \
+            (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.tick_params(labelsize=9)
         ax.set_xlabel("sequence length N", fontsize=9, labelpad=1)
