@@ -191,7 +191,7 @@ def figure(results: dict) -> "Figure | None":
     fig.suptitle(f"attnlab against its peers, case by case ({results['meta']['profile']} "
                  f"profile): {env['cpu']}, {env['torch_threads']} threads, torch "
                  f"{env['torch']}; log-log, lower is better", fontsize=12)
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6),
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 8),
                fontsize=10, frameon=False)
     return fig
 
