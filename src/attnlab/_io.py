@@ -29,25 +29,33 @@ def _umask() -> int:
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None] | bytes | str, *,
-                 no_clobber: bool = False) -> Path:
+                 no_clobber: bool = False, make_parents: bool = True) -> Path:
     """Write a file atomically; returns its path.
 
     Args:
-        path: The file to write; its directory is created if missing.
+        path: The file to write.
         write: The content (``bytes`` or ``str``, UTF-8), or a function that writes it
-            to the binary handle it is given (e.g. ``torch.save``).
+            to the binary handle it is given (e.g. ``torch.save``, ``Figure.savefig``).
         no_clobber: Refuse to replace an existing file (``FileExistsError``). The check
-            and the rename are one step (a hard link), so two writers cannot both win.
+            and the rename are one step (a hard link), so two writers cannot both win;
+            on a file system without hard links they are two steps.
+        make_parents: Create the directory of ``path`` if missing; with False a missing
+            directory is a ``FileNotFoundError`` (a typo in a path the user gave).
 
     Raises:
         FileExistsError: With ``no_clobber``, if ``path`` exists.
+        FileNotFoundError: Without ``make_parents``, if the directory does not exist.
         OSError: If the disk is full or the directory is not writable; the previous
-            file, if any, is left as it was and the temporary file is removed.
+            file, if any, is left as it was and the temporary file is removed. So is
+            any exception ``write`` raises.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise FileNotFoundError(f"directory {path.parent} does not exist (writing {path})")
     if no_clobber and path.exists():
-        raise FileExistsError(f"{path} exists")
+        raise FileExistsError(f"{path} already exists")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     except OSError as exc:
@@ -63,16 +71,30 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None] | bytes | s
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
-        if no_clobber:
-            os.link(tmp, path)  # fails if path appeared meanwhile
-        else:
-            os.replace(tmp, path)
+        _rename(tmp, path, no_clobber)
+    except FileExistsError:
+        raise FileExistsError(f"{path} already exists") from None
     except OSError as exc:  # name the file the user will look for, not the temporary one
         raise type(exc)(exc.errno, exc.strerror or str(exc), str(path)) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _rename(tmp: str, path: Path, no_clobber: bool) -> None:
+    """Put ``tmp`` at ``path`` in one step; with ``no_clobber`` never over a file."""
+    if not no_clobber:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)  # fails if path appeared meanwhile
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: check, then rename
+        if path.exists():
+            raise FileExistsError(path) from None
+        os.replace(tmp, path)
 
 
 def stale_temporaries(directory: str | Path, name: str) -> list[Path]:

@@ -1,8 +1,14 @@
-"""Argument checks shared by the whole library.
+"""The argument checks every part of the library shares.
 
-Every user-facing check goes through here, so every message has the same form:
-the argument's name, what was expected, and what was got. All raise
-``ValueError`` or ``TypeError`` before any work is done.
+Bools, ints and floats with bounds, choices, divisibility, dataclass fields,
+tensors, devices, widths and broadcasting are checked here, so the same mistake
+gets the same words everywhere: the argument's name, what was expected, and what
+was got, as a ``ValueError`` or ``TypeError`` raised before any work is done.
+Checks that need one part's knowledge (a mask's shape in
+:mod:`attnlab.functional.masks`, a module's inputs in :mod:`attnlab.attention.base`,
+token ids in :mod:`attnlab.models.stack`, a layer or head in
+:mod:`attnlab.visualize.inputs`, a task's arguments in :mod:`attnlab.tasks.base`)
+live with that part, use these where they fit, and keep the same form.
 """
 
 from collections.abc import Sequence

@@ -112,8 +112,9 @@ def test_markdown_table_shows_ratios_targets_and_the_ceiling():
     assert "| 1.02 (0.90–1.10)×; 1.00× by medians | ≥ 0.95× | yes | 50.0 (50% of 100) |" \
         in body[1]
     assert "| 0.50 (0.40–0.60)×; 1.00× by medians | ≥ 0.95× | **no** |" in body[2]
-    assert report.series(results) == {"sdpa: plain fwd · attnlab": [(1024, 10.0, None),
-                                                                   (2048, 10.0, None)]}
+    # one panel per case; the peer has one length only, so it draws no line
+    assert report.panels(results) == {"sdpa · plain fwd": {("attnlab", "alone"): [
+        (1024, 10.0, None), (2048, 10.0, None)]}}
 
 
 def test_unknown_suite_or_profile_is_an_error():
@@ -125,7 +126,7 @@ def test_unknown_suite_or_profile_is_an_error():
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """Every suite once, tiny profile, through the same entry point as benchmarks/run.py."""
+    """Every suite once, tiny profile, through the same entry point as ``attnlab bench``."""
     out = tmp_path_factory.mktemp("bench")
     pytest.importorskip("transformers")
     lines = []

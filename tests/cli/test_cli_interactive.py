@@ -52,10 +52,10 @@ def test_bad_values_are_explained_and_asked_again(monkeypatch, capsys, fake_trai
     out = captured.out
     assert "--model must be one of: multihead," in out
     assert out.count("model [multihead]: ") == 2
-    assert "--embed_dim must be an int >= 1, got '-4'" in out
-    assert "--embed_dim must be an int >= 1, got 'abc'" in out
+    assert "--embed_dim must be >= 1, got -4" in out  # TrainConfig's bound, asked at once
+    assert "--embed_dim must be an int, got 'abc'" in out
     assert out.count("embed_dim [64]: ") == 3
-    assert "--learning_rate must be a number > 0, got '0'" in out
+    assert "--learning_rate must be > 0.0, got 0.0" in out
 
 
 def test_options_given_are_not_asked(monkeypatch, capsys, fake_trainer):
@@ -131,7 +131,7 @@ def test_through_a_real_terminal(tmp_path):
         child.sendline("")
         child.expect_exact("learning_rate [0.001]: ")
         child.sendline("-1")
-        child.expect_exact("--learning_rate must be a number > 0, got '-1'")
+        child.expect_exact("--learning_rate must be > 0.0, got -1.0")
         child.expect_exact("learning_rate [0.001]: ")
         child.sendline("0.01")
         for prompt in ("seq_length [10]: ", "seed [0]: ", "save_path [none]: "):

@@ -74,17 +74,24 @@ def test_data_option_takes_an_existing_file(fake_trainer, tmp_path):
 
 
 @pytest.mark.parametrize(("argv", "option"), [
-    (["--embed_dim", "abc"], "--embed_dim must be an int >= 1, got 'abc'"),
-    (["--embed-dim", "0"], "--embed_dim must be an int >= 1, got '0'"),
-    (["--num_heads", "-2"], "--num_heads must be an int >= 1"),
-    (["--batch_size", "1.5"], "--batch_size must be an int >= 1"),
-    (["--seq-length", ""], "--seq_length must be an int >= 1"),
+    (["--embed_dim", "abc"], "--embed_dim must be an int, got 'abc'"),
+    (["--embed-dim", "0"], "--embed_dim must be >= 1, got 0"),
+    (["--num_heads", "-2"], "--num_heads must be >= 1, got -2"),
+    (["--batch_size", "0"], "--batch_size must be >= 1, got 0"),
+    (["--batch-size", "1.5"], "--batch_size must be an int, got '1.5'"),
+    (["--seq-length", ""], "--seq_length must be an int, got ''"),
     (["--epochs"], "--epochs: expected one argument"),
-    (["--seed", "-1"], "--seed must be an int >= 0"),
-    (["--learning_rate", "0"], "--learning_rate must be a number > 0"),
-    (["--learning-rate", "nan"], "--learning_rate must be a number > 0"),
-    (["--dropout", "1"], "--dropout must be a number in [0, 1)"),
-    (["--weight_decay", "-0.1"], "--weight_decay must be a number >= 0"),
+    (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+    (["--epochs", str(2**31)], "--epochs must be <= 2147483647"),
+    (["--seed", "-1"], "--seed must be >= 0, got -1"),
+    (["--warmup_steps", "-1"], "--warmup_steps must be >= 0, got -1"),
+    (["--learning_rate", "0"], "--learning_rate must be > 0"),
+    (["--learning-rate", "nan"], "--learning_rate must not be NaN"),
+    (["--learning-rate", "inf"], "--learning_rate must be finite, got inf"),
+    (["--learning-rate", "fast"], "--learning_rate must be a number, got 'fast'"),
+    (["--dropout", "1"], "--dropout must be < 1"),
+    (["--weight_decay", "-0.1"], "--weight_decay must be >= 0"),
+    (["--grad-clip", "-1"], "--grad_clip must be >= 0"),
     (["--model", "transformer"], "--model must be one of: multihead,"),
     (["--task", "Reverse"], "--task must be one of: copy,"),
     (["--device", "tpu"], "--device must be one of: auto, cpu, cuda, mps"),
@@ -103,9 +110,10 @@ def test_bad_values_exit_2_naming_the_option(capsys, one_line_error, fake_traine
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--embed_dim", "10", "--num_heads", "3"],
-     "attnlab: error: --embed_dim (10) must be divisible by --num_heads (3)"),
+     "attnlab train: error: --embed_dim (10) must be divisible by --num_heads (3)"),
     (["--save_path", "model.bin"], "--save_path must end in .safetensors, .pth, .pt"),
-    (["--model", "causal"], "attnlab: error: --model causal does not fit --task reverse"),
+    (["--model", "causal"],
+     "attnlab train: error: --model causal does not fit --task reverse"),
     (["--task", "text", "--model", "cross"], "--model cross does not fit --task text"),
 ])
 def test_config_errors_are_one_line(capsys, one_line_error, fake_trainer, argv, message):

@@ -344,9 +344,6 @@ def test_parity_with_torch_sdpa(kind, seed):
 # --- bad input -----------------------------------------------------------------------------
 
 Q, K, V = qkv(7, 11)
-# Under pytest the jaxtyping import hook type-checks attnlab's annotated signatures with
-# beartype, which rejects a wrong type (a TypeError too) before attnlab's own check runs.
-TYPED = r"(?s:parameter '{}'.*Actual value)"
 
 
 @pytest.mark.parametrize(
@@ -363,11 +360,11 @@ TYPED = r"(?s:parameter '{}'.*Actual value)"
          r"mask of shape \(3, 1, 7, 11\)"),
         ({"mask": torch.ones(7, 11, dtype=torch.int64)}, TypeError, r"mask .*bool.*torch\.int64"),
         ({"mask": [[True] * 11] * 7}, TypeError,
-         r"mask must be a torch\.Tensor, got list|" + TYPED.format("mask")),
+         r"mask must be a torch\.Tensor, got list"),
         ({"window": 0}, ValueError, r"window must be >= 1, got 0"),
         ({"window": -1}, ValueError, r"window must be >= 1, got -1"),
         ({"window": 1.5}, TypeError,
-         r"window must be an int, got float 1\.5|" + TYPED.format("window")),
+         r"window must be an int, got float 1\.5"),
         ({"window": True}, TypeError, r"window must be an int, got bool"),
         ({"scale": 0.0}, ValueError, r"scale must be > 0(\.0)?, got 0\.0"),
         ({"scale": -2.0}, ValueError, r"scale must be > 0(\.0)?, got -2\.0"),
@@ -382,7 +379,7 @@ TYPED = r"(?s:parameter '{}'.*Actual value)"
          r"query must be a floating tensor, got dtype torch\.int64"),
         ({"query": Q[0, 0, 0]}, ValueError, r"query must have at least 2 dims, got shape \(5,\)"),
         ({"key": "k"}, TypeError,
-         r"key must be a torch\.Tensor, got str|" + TYPED.format("key")),
+         r"key must be a torch\.Tensor, got str"),
     ],
 )
 def test_bad_input(kwargs, error, match):

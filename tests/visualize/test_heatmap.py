@@ -132,6 +132,22 @@ def test_save_figure_refuses_to_overwrite_without_force(tmp_path):
     assert os.listdir(tmp_path) == ["attn.png"]
 
 
+def test_a_failing_save_keeps_the_old_picture_and_leaves_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "attn.png"
+    path.write_bytes(b"precious")
+    fig = plot_attention(make_maps(), TOKENS, layer=0, head=0)
+
+    def broken(self, handle, **kwargs):
+        handle.write(b"\x89PNG half an image")
+        raise RuntimeError("the renderer failed")
+
+    monkeypatch.setattr(Figure, "savefig", broken)
+    with pytest.raises(RuntimeError, match="the renderer failed"):
+        save_figure(fig, path, force=True)
+    assert path.read_bytes() == b"precious"
+    assert os.listdir(tmp_path) == ["attn.png"]
+
+
 def test_save_figure_checks_suffix_and_directory(tmp_path):
     fig = plot_attention(make_maps(), TOKENS, layer=0, head=0)
     with pytest.raises(ValueError, match=r"path must end in \.png"):

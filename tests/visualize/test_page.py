@@ -67,6 +67,20 @@ def test_write_page_refuses_to_overwrite_without_force(tmp_path):
     assert os.listdir(tmp_path) == ["attn.html"]
 
 
+def test_a_failing_write_keeps_the_old_page_and_leaves_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "attn.html"
+    path.write_text("the page the user kept", encoding="utf-8")
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)  # the writer flushes to disk before renaming
+    with pytest.raises(OSError, match=r"No space left on device: .*attn\.html"):
+        write_page(make_maps(), TOKENS, path, force=True)
+    assert path.read_text(encoding="utf-8") == "the page the user kept"
+    assert os.listdir(tmp_path) == ["attn.html"]
+
+
 @pytest.mark.parametrize(("tokens", "key_tokens", "message"), [
     ({SELF: TGT}, None, r"tokens has no labels for modules \['decoder.layers.1.cross_attn'\]"),
     (TGT, None, r"tokens \(used as key_tokens\) has 7 labels but .*cross_attn' has S=11"),

@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from attnlab.tasks.text import TextTask
 from attnlab.visualize import plot_attention
-from attnlab.visualize._common import display_name
+from attnlab.visualize.inputs import display_name
 from attnlab.visualize.inspect import held_out_input
 from attnlab.visualize.terminal import format_attention_text
 

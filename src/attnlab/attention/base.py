@@ -1,10 +1,14 @@
 """What every attention module shares: the attend step and the capture hook point.
 
-Every attention module subclasses :class:`AttentionModule` and computes its
-attention through :meth:`AttentionModule.attend`. Outside
-``capture_attention`` that call takes the fused path; inside, the capture
-context installs a recorder on the module, the math path runs, and the
-per-head weights ``(B, H, L, S)`` are handed to the recorder, detached.
+Every attention module subclasses :class:`AttentionModule`; every dot-product
+one (``SimpleSelfAttention``, ``SelfAttention``, ``MultiHeadAttention`` and the
+modules built on them) computes its attention through
+:meth:`AttentionModule.attend`. Outside ``capture_attention`` that call takes the
+fused path; inside, the capture context installs a recorder on the module, the
+math path runs, and the per-head weights ``(B, H, L, S)`` are handed to the
+recorder, detached. ``AdditiveAttention`` scores each (query, key) pair with a
+small network instead of a dot product, so it computes its weights itself and
+hands them to the same recorders.
 
 Shape letters: B batch, H query heads, G key/value heads, L queries, S keys,
 E model width, D head width.

@@ -1,9 +1,10 @@
 """Benchmarks: attnlab against PyTorch, Hugging Face and other peers, on this machine.
 
-Run ``uv run python benchmarks/run.py`` or ``attnlab bench``. The harness
+Run ``uv run attnlab bench`` (``--only NAME ...``, ``--quick``). The harness
 (:mod:`.harness`) interleaves contenders, reports medians with min–max, paired
 speed ratios, the fp32 matmul ceiling and peak memory; :mod:`.runner` runs the
-suites and writes a markdown table, JSON and a log-log plot (:mod:`.report`).
+suites and writes a markdown table, JSON and a plot with one panel per case
+(:mod:`.report`).
 """
 
 from .harness import (

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from .._io import atomic_write
 from .harness import (
     Case,
     Contender,
@@ -245,8 +246,8 @@ def run(only: Sequence[str] | None = None, *, profile: str = "full", out: str | 
     if out is not None:
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "results.json").write_text(json.dumps(results, indent=1))
-        (folder / "results.md").write_text(table)
+        atomic_write(folder / "results.json", json.dumps(results, indent=1))
+        atomic_write(folder / "results.md", table)
         if plot(results, folder / "scaling.png"):
             results["plot"] = str(folder / "scaling.png")
     return results
@@ -281,7 +282,7 @@ def _progress(rows: list[Row]) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options shared by ``benchmarks/run.py`` and ``attnlab bench``."""
+    """The options of ``attnlab bench``."""
     parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(SUITES),
                         help=f"run only these benchmarks: {', '.join(SUITES)}")
     parser.add_argument("--quick", action="store_true",
@@ -311,11 +312,3 @@ def main_with(args: argparse.Namespace) -> int:
     print(f"\nwrote {Path(args.out) / 'results.json'}, results.md"
           + (", scaling.png" if "plot" in results else ""))
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python benchmarks/run.py [--only NAME ...] [--quick] [--out DIR]``."""
-    parser = argparse.ArgumentParser(prog="benchmarks/run.py",
-                                     description="attnlab vs its peers, on this machine.")
-    add_arguments(parser)
-    return main_with(parser.parse_args(argv))

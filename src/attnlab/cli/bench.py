@@ -1,7 +1,7 @@
 """``attnlab bench``: attnlab against PyTorch and Hugging Face on this machine.
 
-The same as ``python benchmarks/run.py``: the harness and the suites live in
-:mod:`attnlab.bench`, so the command works from an installed package too.
+The harness and the suites live in :mod:`attnlab.bench`, so the command works
+from an installed package too; ``--only NAME`` runs some suites.
 """
 
 import argparse

@@ -93,8 +93,11 @@ def _tidy(message: str) -> str:
     return " ".join(message.split())
 
 
-def int_value(option: str, minimum: int = 1, maximum: int | None = None) -> ValueParser:
+def int_value(option: str, minimum: int | None = 1, maximum: int | None = None) -> ValueParser:
     """A parser for an int option that must be at least ``minimum`` (and at most ``maximum``).
+
+    With ``minimum=None`` any int is taken: the caller checks the bounds (``attnlab train``
+    leaves them to :class:`~attnlab.training.config.TrainConfig`).
 
     Example:
         >>> int_value("--epochs")("3")
@@ -103,15 +106,20 @@ def int_value(option: str, minimum: int = 1, maximum: int | None = None) -> Valu
         Traceback (most recent call last):
         ...
         argparse.ArgumentTypeError: --epochs must be an int >= 1, got 'x'
+        >>> int_value("--epochs", minimum=None)("1.5")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: --epochs must be an int, got '1.5'
     """
+    wanted = "an int" if minimum is None else f"an int >= {minimum}"
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"{option} must be an int >= {minimum}, got {text!r}")
+        if value is None or (minimum is not None and value < minimum):
+            raise argparse.ArgumentTypeError(f"{option} must be {wanted}, got {text!r}")
         if maximum is not None and value > maximum:
             raise argparse.ArgumentTypeError(f"{option} must be at most {maximum}, got {text}")
         return value
@@ -119,28 +127,35 @@ def int_value(option: str, minimum: int = 1, maximum: int | None = None) -> Valu
     return parse
 
 
-def float_value(option: str, bound: str, accept: Callable[[float], bool]) -> ValueParser:
-    """A parser for a finite float option; ``accept`` says which values are allowed.
+def float_value(option: str, bound: str = "",
+                accept: Callable[[float], bool] | None = None) -> ValueParser:
+    """A parser for a float option; ``accept`` says which values are allowed.
 
     Args:
         option: The option's spelling, for messages.
         bound: The allowed range in words, e.g. ``"> 0"`` or ``"in [0, 1)"``.
-        accept: Returns True for an allowed value.
+        accept: Returns True for an allowed value; the value must also be finite. None:
+            any number is taken (``nan`` and ``inf`` too), the caller checks the bounds.
 
     Example:
         >>> float_value("--dropout", "in [0, 1)", lambda v: 0 <= v < 1)("1")
         Traceback (most recent call last):
         ...
         argparse.ArgumentTypeError: --dropout must be a number in [0, 1), got '1'
+        >>> float_value("--dropout")("x")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: --dropout must be a number, got 'x'
     """
+    wanted = f"a number {bound}".rstrip()
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or not accept(value):
-            raise argparse.ArgumentTypeError(f"{option} must be a number {bound}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"{option} must be {wanted}, got {text!r}") from None
+        if accept is not None and (not math.isfinite(value) or not accept(value)):
+            raise argparse.ArgumentTypeError(f"{option} must be {wanted}, got {text!r}")
         return value
 
     return parse

@@ -2,9 +2,11 @@
 
 Every :class:`TrainConfig` field is an option, with the field's default and the
 help line from the class docstring, so a new field is a new option with no edit
-here (add its bounds to ``INT_MINIMUM`` / ``FLOAT_BOUNDS`` / ``CHOICES`` when it
-has some). Options left off the command line keep the field's default, or, with
-``--resume RUN_DIR``, the value the run was started with.
+here (add it to ``CHOICES`` when it takes one of a list of names). The parsers here
+only read the text as the field's type; the bounds are :class:`TrainConfig`'s own,
+and its ``ValueError`` becomes the one-line exit 2 naming the option
+(``--batch_size must be >= 1, got 0``). Options left off the command line keep the
+field's default, or, with ``--resume RUN_DIR``, the value the run was started with.
 """
 
 import argparse
@@ -33,15 +35,6 @@ from .options import (
     run_dir_value,
 )
 
-#: Int fields whose smallest value is not 1.
-INT_MINIMUM = {"seed": 0, "warmup_steps": 0}
-#: Float fields: the allowed range in words and as a test.
-FLOAT_BOUNDS: dict[str, tuple[str, Callable[[float], bool]]] = {
-    "learning_rate": ("> 0", lambda v: v > 0),
-    "weight_decay": (">= 0", lambda v: v >= 0),
-    "grad_clip": (">= 0 (0 = off)", lambda v: v >= 0),
-    "dropout": ("in [0, 1)", lambda v: 0 <= v < 1),
-}
 #: Fields that take one of a list of names.
 CHOICES: dict[str, Callable[[], list[str]]] = {
     "model": lambda: list(choices()),
@@ -101,10 +94,9 @@ def _parser_for(name: str, kind: Any) -> ValueParser:
     if name in FILES:
         return file_value(option)
     if kind is int:
-        return int_value(option, INT_MINIMUM.get(name, 1))
+        return int_value(option, minimum=None)  # the bounds: TrainConfig's
     if kind is float:
-        bound, accept = FLOAT_BOUNDS.get(name, ("", lambda v: True))
-        return float_value(option, bound, accept)
+        return float_value(option)
     return str
 
 
@@ -216,7 +208,12 @@ def run(args: argparse.Namespace) -> int:
         print(describe(config))
         print("training (Ctrl-C saves a checkpoint)")
     else:
-        config = TrainConfig(**values)
+        try:
+            config = TrainConfig(**values)  # its bounds and rules are the only ones
+        except (ValueError, TypeError) as exc:
+            message = option_message(str(exc), [field.name for field in fields(TrainConfig)])
+            print(f"attnlab train: error: {message}", file=sys.stderr)
+            return 2
     trainer = importlib.import_module("attnlab.training.run")
     try:
         trainer.train(config, resume=args.resume, force=args.force)
@@ -279,8 +276,7 @@ def ask_config(values: dict[str, Any], given: set[str], *,
         except (ValueError, TypeError) as exc:
             message = str(exc)
             say(f"  {option_message(message, options)}")
-            named = [name for name in options if re.search(rf"(?<!\w){name}(?!\w)", message)]
-            todo = named or todo
+            todo = [name for name in _named_fields(message) if name in options] or todo
 
 
 def _ask(option: FieldOption, current: Any, ask: Callable[[str], str],
@@ -296,6 +292,31 @@ def _ask(option: FieldOption, current: Any, ask: Callable[[str], str],
         if text == "none" and option.default is None:
             return None
         try:
-            return option.parse(text)
+            value = option.parse(text)
         except argparse.ArgumentTypeError as exc:
             say(f"  {exc}")
+            continue
+        problem = _problem_alone(option.name, value)
+        if problem is None:
+            return value
+        say(f"  {problem}")
+
+
+def _named_fields(message: str) -> list[str]:
+    """The :class:`TrainConfig` fields a message names."""
+    return [field.name for field in fields(TrainConfig)
+            if re.search(rf"(?<!\w){field.name}(?!\w)", message)]
+
+
+def _problem_alone(name: str, value: Any) -> str | None:
+    """What :class:`TrainConfig` says against ``value`` on its own, as the option's message.
+
+    The other fields are at their defaults; a complaint naming another field too (a
+    pair that does not fit) is left for when the whole config is built.
+    """
+    try:
+        TrainConfig(**{name: value})
+    except (ValueError, TypeError) as exc:
+        if _named_fields(str(exc)) == [name]:
+            return option_message(str(exc), [name])
+    return None

@@ -28,8 +28,8 @@ from torch import Tensor, nn
 from .._validate import check_int
 from ..attention import MultiHeadAttention
 from ..blocks.layers import TransformerLayer
-from ..visualize._common import display_name
 from ..visualize.capture import attention_modules
+from ..visualize.inputs import display_name
 from .compute import F64, Call, recompute
 from .steps import Explanation, Step
 

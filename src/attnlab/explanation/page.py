@@ -24,7 +24,8 @@ from pathlib import Path
 
 from torch import Tensor
 
-from ..visualize._common import display_name, write_atomic
+from .._io import atomic_write
+from ..visualize.inputs import display_name
 from .steps import Explanation
 
 #: Significant digits kept for embedded step values (scores and mask keep all).
@@ -101,4 +102,4 @@ def write_explanation_page(ex: Explanation, path: str | os.PathLike[str], *,
     if path.exists() and not force:
         raise FileExistsError(f"{path} already exists; pass --force to overwrite it")
     text = explanation_page(ex, **kwargs)  # type: ignore[arg-type]
-    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), force=force)
+    return atomic_write(path, text, no_clobber=not force, make_parents=False)

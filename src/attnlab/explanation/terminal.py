@@ -7,7 +7,7 @@ its minimum, maximum and mean.
 
 from torch import Tensor
 
-from ..visualize._common import display_name
+from ..visualize.inputs import display_name
 from .steps import Explanation, Step
 
 

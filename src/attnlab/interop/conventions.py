@@ -1,7 +1,13 @@
-"""Mask and layout conventions of other libraries, converted to attnlab's.
+"""PyTorch's mask conventions, converted to attnlab's and back.
 
-attnlab: bool ``True`` = may attend, float = additive bias, batch first. This
-module is the only place other polarities are converted.
+attnlab: bool ``True`` = may attend, float = additive bias, batch first.
+``nn.MultiheadAttention`` and ``nn.TransformerEncoderLayer`` use the opposite bool
+polarity (``True`` = ignore): this module is the only place it is converted
+(:mod:`.torch_encoder` calls it; so does code that passes torch's masks to a module
+:func:`~attnlab.interop.from_torch` made). Hugging Face's
+``attention_mask`` (1 = real token) already has attnlab's polarity; the models take
+it as it is and only reshape it to a ``(B, 1, 1, S)`` padding mask
+(:func:`attnlab.models.stack.padding_bias`, which also checks it).
 """
 
 import torch
@@ -35,8 +41,3 @@ def from_torch_attn_mask(attn_mask: Tensor, num_heads: int | None = None) -> Ten
 def to_torch_key_padding_mask(mask: Tensor) -> Tensor:
     """Convert attnlab's padding mask ``(B, 1, 1, S)`` -> torch ``key_padding_mask`` ``(B, S)``."""
     return ~mask.reshape(mask.shape[0], mask.shape[-1])
-
-
-def from_hf_attention_mask(attention_mask: Tensor) -> Tensor:
-    """Hugging Face ``attention_mask`` ``(B, S)`` of 1 = real token -> ``(B, 1, 1, S)`` bool."""
-    return attention_mask.bool()[:, None, None, :]

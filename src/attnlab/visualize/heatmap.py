@@ -19,7 +19,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from ._common import (
+from .._io import atomic_write
+from .inputs import (
     TokensArg,
     as_maps,
     check_batch_index,
@@ -27,7 +28,6 @@ from ._common import (
     display_name,
     resolve_labels,
     select_layer,
-    write_atomic,
 )
 
 #: Above this many tokens on an axis its tick labels are left out (unreadable anyway).
@@ -131,8 +131,9 @@ def plot_attention(
 def save_figure(fig: Figure, path: str | os.PathLike[str], *, force: bool = False) -> Path:
     """Write ``fig`` to ``path`` as a PNG, at the figure's own size and dpi.
 
-    The image goes to a temporary file in the same directory first and is then
-    renamed, so ``path`` never holds half an image.
+    The image goes through :func:`attnlab._io.atomic_write` (a temporary file in the
+    same directory, flushed to disk, then renamed), so ``path`` never holds half an
+    image and a failed write leaves the old file as it was.
 
     Args:
         fig: a figure, e.g. from :func:`plot_attention`.
@@ -150,10 +151,12 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, force: bool = Fals
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"path must end in .png (save_figure writes PNG), got {str(path)!r}")
+    if path.exists() and not force:
+        raise FileExistsError(f"{path} already exists; pass force=True to overwrite it")
     if not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
-    return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=fig.dpi),
-                        force=force)
+    return atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=fig.dpi),
+                        no_clobber=not force, make_parents=False)
 
 
 def wrap_title(text: str, width_inches: float, fontsize: float = 11) -> str:

@@ -32,13 +32,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ._common import (
+from .._io import atomic_write
+from .inputs import (
     TokensArg,
     as_maps,
     check_batch_index,
     display_name,
     resolve_labels,
-    write_atomic,
 )
 
 #: Decimal places kept for the embedded weights.
@@ -135,4 +135,4 @@ def write_page(
         raise FileExistsError(f"{path} already exists; pass force=True to overwrite it")
     text = attention_page(maps, tokens, key_tokens=key_tokens, batch_index=batch_index,
                           title=title)
-    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), force=force)
+    return atomic_write(path, text, no_clobber=not force, make_parents=False)

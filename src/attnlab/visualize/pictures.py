@@ -1,10 +1,9 @@
-"""The pictures of one inspected input, and the pictures written after training.
+"""The pictures of one inspected input.
 
 :func:`attention_figures` turns an :class:`~attnlab.visualize.inspect.Inspection`
 into named figures (the module × head grid, or the map(s) ``layer``/``head``
-pick, and for encoder–decoder models the cross-attention alignment);
-:func:`visualize_run` writes ``curves.png``, ``attention.png`` and (for
-encoder–decoder models) ``alignment.png`` into a run directory when training ends.
+pick, and for encoder–decoder models the cross-attention alignment).
+:mod:`attnlab.training.pictures` writes them into a run directory when training ends.
 """
 
 from collections.abc import Callable
@@ -12,8 +11,8 @@ from functools import partial
 
 from matplotlib.figure import Figure
 
-from ._common import check_head, display_name, select_layer
 from .heatmap import plot_attention
+from .inputs import check_head, display_name, select_layer
 from .inspect import Inspection
 
 

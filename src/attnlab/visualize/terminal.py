@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.text import Text
 from torch import Tensor
 
-from ._common import (
+from .inputs import (
     TokensArg,
     as_maps,
     check_batch_index,

@@ -1,4 +1,4 @@
-"""Shared input handling for the visualisers: attention maps, token labels, safe writes.
+"""What the visualisers take, normalised and checked: attention maps, token labels, indices.
 
 Every visualiser takes the dict that ``capture_attention`` returns (qualified module
 name -> ``(B, H, L, S)`` weights) or a single tensor, plus token labels. This module
@@ -8,10 +8,7 @@ turns both into one canonical form and checks them, so ``heatmap``, ``page`` and
 Shape letters: B batch, H heads, L queries, S keys.
 """
 
-import os
-import secrets
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -193,35 +190,3 @@ def resolve_labels(
                              f"S={source} keys{hint}")
         out[n] = (queries, keys)
     return out
-
-
-def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None], *,
-                 force: bool) -> Path:
-    """Call ``write(tmp)`` on a temp file next to ``path``, then rename it to ``path``.
-
-    Raises:
-        FileExistsError: ``path`` exists and ``force`` is False.
-        FileNotFoundError: the directory of ``path`` does not exist.
-    """
-    path = Path(path)
-    if path.exists() and not force:
-        raise FileExistsError(f"{path} already exists; pass force=True to overwrite it")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"directory {path.parent} does not exist (writing {path})")
-    # A fresh name, created by ``write`` itself so the file gets the usual permissions.
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    try:
-        write(tmp)
-        if force:
-            os.replace(tmp, path)
-        else:
-            try:  # link fails if path appeared meanwhile: never clobber without force
-                os.link(tmp, path)
-            except FileExistsError:
-                raise FileExistsError(
-                    f"{path} already exists; pass force=True to overwrite it") from None
-            except OSError:  # file system without hard links
-                os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path

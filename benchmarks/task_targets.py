@@ -1,6 +1,6 @@
 """Train every task with its documented command and check it against its target.
 
-Run: ``uv run python benchmarks/tasks.py [--only TASK ...] [--out DIR] [--threads N]``.
+Run: ``uv run python benchmarks/task_targets.py [--only TASK ...] [--out DIR] [--threads N]``.
 
 Each row of ``COMMANDS`` below is one documented ``attnlab train`` command; the README's
 table comes from this script's output. For each row the script runs the command as a
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", metavar="TASK",
                         choices=[c.name for c in COMMANDS], help="run only these rows")
-    parser.add_argument("--out", default="runs/benchmarks/tasks",
+    parser.add_argument("--out", default="runs/task-targets",
                         help="where the run directories, logs and results.json go")
     parser.add_argument("--threads", type=int, default=None,
                         help="OMP_NUM_THREADS for the commands (default: inherited)")
