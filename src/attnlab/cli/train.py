@@ -112,9 +112,9 @@ def field_options() -> list[FieldOption]:
         if kind is bool:
             options.append(FieldOption(field.name, default, bool, help_text, flag=True))
             continue
-        choices = CHOICES[field.name]() if field.name in CHOICES else []
-        if choices and not all(re.search(rf"\b{name}\b", help_text) for name in choices):
-            help_text += f" Choices: {', '.join(choices)}."
+        allowed = CHOICES[field.name]() if field.name in CHOICES else []
+        if allowed and not all(re.search(rf"\b{name}\b", help_text) for name in allowed):
+            help_text += f" Choices: {', '.join(allowed)}."
         if "default" not in help_text:
             help_text += f" (default: {'none' if default is None else default})"
         options.append(FieldOption(field.name, default, _parser_for(field.name, kind),
