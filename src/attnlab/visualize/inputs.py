@@ -103,24 +103,20 @@ def select_layer(maps: Mapping[str, Tensor], layer: str | int) -> str:
 
 def check_head(head: int, num_heads: int, name: str) -> int:
     """Check that ``head`` indexes one of the ``num_heads`` heads of module ``name``."""
-    check_int("head", head)
-    if not 0 <= head < num_heads:
-        raise ValueError(
-            f"head {head} is out of range for {name!r}, which has {num_heads} heads "
-            f"(valid: 0..{num_heads - 1})"
-        )
-    return head
+    return _check_index("head", head, num_heads, f"{name!r}, which has {num_heads} heads")
 
 
 def check_batch_index(batch_index: int, batch: int) -> int:
     """Check that ``batch_index`` indexes one of ``batch`` examples."""
-    check_int("batch_index", batch_index)
-    if not 0 <= batch_index < batch:
-        raise ValueError(
-            f"batch_index {batch_index} is out of range for batch size {batch} "
-            f"(valid: 0..{batch - 1})"
-        )
-    return batch_index
+    return _check_index("batch_index", batch_index, batch, f"batch size {batch}")
+
+
+def _check_index(arg: str, value: int, count: int, what: str) -> int:
+    """``value`` (argument ``arg``) must be an int in ``0..count - 1``; ``what`` names the range."""
+    check_int(arg, value)
+    if not 0 <= value < count:
+        raise ValueError(f"{arg} {value} is out of range for {what} (valid: 0..{count - 1})")
+    return value
 
 
 def _label_list(what: str, labels: object) -> list[str]:
