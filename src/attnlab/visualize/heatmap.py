@@ -98,6 +98,17 @@ def plot_attention(
     vmax = max(float(w.max()) for w in shown.values()) or 1.0
 
     fig = _empty_figure(grid, all_maps, labels)
+    _draw_panels(fig, grid, shown, labels, vmax)
+    text = title if title is not None else _describe(grid, names, all_maps, batch_index)
+    fig.suptitle(wrap_title(text, fig.get_figwidth()), fontsize=11)
+    return fig
+
+
+def _draw_panels(fig: Figure, grid: list[list[tuple[str, int]]],
+                 shown: Mapping[tuple[str, int], Tensor],
+                 labels: Mapping[str, tuple[Sequence[str], Sequence[str]]], vmax: float) -> None:
+    """One heatmap per ``(module, head)`` of ``grid`` (rows of panels) and a shared colour bar."""
+    names = list(dict.fromkeys(name for row in grid for name, _ in row))
     rows, cols = len(grid), max(len(row) for row in grid)
     axes = fig.subplots(rows, cols, squeeze=False)
     image = None
@@ -123,9 +134,6 @@ def plot_attention(
     bar = fig.colorbar(image, ax=used, shrink=min(1.0, 0.4 + 0.3 * rows), pad=0.02)
     bar.set_label("attention weight", fontsize=9)
     bar.ax.tick_params(labelsize=8)
-    text = title if title is not None else _describe(grid, names, all_maps, batch_index)
-    fig.suptitle(wrap_title(text, fig.get_figwidth()), fontsize=11)
-    return fig
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str], *, force: bool = False) -> Path:
