@@ -14,17 +14,21 @@ from torch import Tensor
 from .masks import blocked_rows
 
 
-def kernel_block_size(window: int, causal: bool) -> int:
+def kernel_block_size(window: int, causal: bool, backward: bool = False) -> int:
     """Queries per block of :class:`BandedAttention` (before capping at ``L``).
 
     Every block meets ``K = Q + w - 1`` keys (``Q + 2w - 2`` without causality), of
     which each row keeps ``w`` (``2w - 1``): small blocks waste little work outside
-    the band, large ones make bigger matrix products. 64 rows for wide windows,
-    down to 16 for narrow ones. (``causal`` is part of the signature for callers
-    that pick per direction; both directions use the same size today.)
+    the band, large ones make bigger matrix products. The forward takes 64 rows for
+    wide windows, down to 16 for narrow ones. The backward, which recomputes the
+    weights with its own blocks, takes up to 128: its key and value gradients are
+    products that sum over a block's ``Q`` rows (small ``Q`` makes them inefficient)
+    and are added one ``Q``-wide strip of ``K`` at a time, so ``K / Q`` calls each.
+    (``causal`` is part of the signature for callers that pick per direction; both
+    directions use the same size today.)
     """
     del causal
-    return max(16, min(64, window))
+    return max(16, min(128 if backward else 64, window))
 
 
 class BandedAttention(torch.autograd.Function):
@@ -69,7 +73,7 @@ class BandedAttention(torch.autograd.Function):
     def backward(ctx, grad_out):  # noqa: D102
         query, key, value, key_bias = ctx.saved_tensors
         window, causal, scale = ctx.band
-        band = _Band(query, key, window, causal, key_bias)
+        band = _Band(query, key, window, causal, key_bias, backward=True)
         q_blocks = band.queries(query)  # (N, n, Q, D)
         k_blocks, v_blocks = band.keys(key), band.keys(value)  # (N, n, K, D), (N, n, K, Dv)
         grad = band.queries(grad_out.contiguous())  # (N, n, Q, Dv); sum()'s grad has stride 0
@@ -98,7 +102,7 @@ def _flat(x: Tensor) -> Tensor:
     return x.reshape(-1, *x.shape[-2:])
 
 
-CHUNK_BYTES = 12 * 2**20
+CHUNK_BYTES = 24 * 2**20
 """At most about this many bytes of scores are computed at once (:class:`BandedAttention`).
 
 The forward keeps one scratch buffer of this size and the backward two, reused by every
@@ -128,11 +132,11 @@ class _Band:
     """
 
     def __init__(self, query: Tensor, key: Tensor, window: int, causal: bool,
-                 key_bias: Tensor | None) -> None:
+                 key_bias: Tensor | None, backward: bool = False) -> None:
         (N, L, _), S = query.shape, key.shape[1]
         self.L, self.S, self.key_bias = L, S, key_bias
         back, ahead = window - 1, (0 if causal else window - 1)
-        self.Q = Q = min(kernel_block_size(window, causal), L)
+        self.Q = Q = min(kernel_block_size(window, causal, backward), L)
         self.K = K = Q + back + ahead
         first = S - L - back
         self.pad_left = max(0, -first)
@@ -229,8 +233,12 @@ class _Band:
     def keys(self, x: Tensor) -> Tensor:
         """``(N, S, C)`` -> ``(N, n, K, C)``: a strided view of the laid-out keys."""
         N, C = x.shape[0], x.shape[-1]
-        flat = self.padded_keys(x)
+        flat = x.new_empty(N * self.R + self.tail, C)
+        rows = flat[:N * self.R].view(N, self.R, C)
         self.unpad(flat, N).copy_(x)
+        rows[:, :self.pad_left].zero_()  # only the padding is zeroed: one pass less
+        rows[:, self.pad_left + self.S:].zero_()
+        flat[N * self.R:].zero_()
         return flat.as_strided((N, self.n, self.K, C), (self.R * C, self.Q * C, C, 1),
                                self.start * C)
 
