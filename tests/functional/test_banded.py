@@ -41,8 +41,6 @@ def chunking(request, monkeypatch):
     size = {"one chunk": banded.CHUNK_BYTES, "a block per chunk": 1,
             "several blocks per chunk": 20_000}[request.param]
     monkeypatch.setattr(banded, "CHUNK_BYTES", size)
-    if request.param != "one chunk":  # chunks within a batch row (no copies of key blocks)
-        monkeypatch.setattr(banded, "ROW_BYTES", 0)
     return request.param
 
 
@@ -139,3 +137,40 @@ def test_chunks_of_several_batch_rows_with_a_per_row_key_mask(monkeypatch, causa
     want = oracle_grads(q, k, v, g, key_mask, causal=causal, window=window, scale=0.8)
     for a, b in zip(got, want, strict=True):
         assert oracle.rel_err(a, b) <= 1e-6
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+@pytest.mark.parametrize(("L", "S", "causal"), [(70, 70, False), (50, 70, True)])
+def test_a_non_finite_row_does_not_reach_its_neighbours(monkeypatch, bad, L, S, causal):
+    """All batch rows share one flat buffer; filler blocks read into the next row's keys.
+
+    A non-finite key and value in row 1 must leave rows 0 and 2 (outputs and all gradients)
+    exactly as when each is computed alone, whatever the chunking.
+    """
+    N, window = 3, 9
+    q, g = (oracle.randn(N, L, 3, seed=60 + s) for s in range(2))
+    k, v = (oracle.randn(N, S, 3, seed=62 + s) for s in range(2))
+    k[1, :5], v[1, :5] = bad, bad
+    row = banded._Band(q, k, window, causal, None)
+    assert row.start + row.K - row.Q > row.pad_left  # filler reads the next row's keys
+    for size in (banded.CHUNK_BYTES, row.n * row.per_block + 1, 1):  # rows together or not
+        monkeypatch.setattr(banded, "CHUNK_BYTES", size)
+        got = run(q, k, v, g, None, causal=causal, window=window, scale=0.7)
+        for e in (0, 2):
+            alone = run(q[e:e + 1], k[e:e + 1], v[e:e + 1], g[e:e + 1], None, causal=causal,
+                        window=window, scale=0.7)
+            for a, b in zip(got, alone, strict=True):
+                assert torch.isfinite(a[e]).all()
+                assert oracle.rel_err(a[e:e + 1], b) <= 1e-12
+
+
+def test_chunks_of_several_rows_use_the_keys_in_place():
+    """The flat layout makes a chunk of whole rows a strided view: no copy of key blocks."""
+    q, k = torch.zeros(4, 100, 3), torch.zeros(4, 90, 3)
+    band = banded._Band(q, k, 7, False, None)
+    blocks = band.keys(k)  # (N, n, K, C)
+    assert band.R % band.Q == 0
+    assert band.R >= 90
+    flat = banded._flat(blocks[1:3])
+    assert flat.data_ptr() == blocks[1:3].data_ptr()
+    assert flat.untyped_storage().data_ptr() == blocks.untyped_storage().data_ptr()

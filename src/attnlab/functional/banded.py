@@ -14,17 +14,21 @@ from torch import Tensor
 from .masks import blocked_rows
 
 
-def kernel_block_size(window: int, causal: bool) -> int:
+def kernel_block_size(window: int, causal: bool, backward: bool = False) -> int:
     """Queries per block of :class:`BandedAttention` (before capping at ``L``).
 
     Every block meets ``K = Q + w - 1`` keys (``Q + 2w - 2`` without causality), of
     which each row keeps ``w`` (``2w - 1``): small blocks waste little work outside
-    the band, large ones make bigger matrix products. 64 rows for wide windows,
-    down to 16 for narrow ones. (``causal`` is part of the signature for callers
-    that pick per direction; both directions use the same size today.)
+    the band, large ones make bigger matrix products. The forward takes 64 rows for
+    wide windows, down to 16 for narrow ones. The backward, which recomputes the
+    weights with its own blocks, takes up to 128: its key and value gradients are
+    products that sum over a block's ``Q`` rows (small ``Q`` makes them inefficient)
+    and are added one ``Q``-wide strip of ``K`` at a time, so ``K / Q`` calls each.
+    (``causal`` is part of the signature for callers that pick per direction; both
+    directions use the same size today.)
     """
     del causal
-    return max(16, min(64, window))
+    return max(16, min(128 if backward else 64, window))
 
 
 class BandedAttention(torch.autograd.Function):
@@ -34,28 +38,32 @@ class BandedAttention(torch.autograd.Function):
     key ``(N, S, D)``, value ``(N, S, Dv)``, key_bias ``(N or 1, S)`` additive or
     None -> ``(N, L, Dv)``. Rows that see no key are zero, with zero gradients.
 
-    The blocks are taken a *chunk* at a time (every block of every batch element,
-    in runs of blocks whose ``(N, nb, Q, K)`` scores fill about :data:`CHUNK_BYTES`).
-    Per chunk the forward is one product for the scores, one add of the band's
-    mask, one softmax, one product with the values; the backward recomputes those
-    and adds three products, softmax's backward and a few overlap-adds that fold
-    the ``(N, nb, K, ·)`` key-block gradients back onto the keys. So the thread
-    pool wakes a few dozen times per call, whatever the length (a loop per block
-    woke it thousands of times, and under another process's load each wake-up
-    can cost a scheduler time slice), while every temporary stays small enough
-    for the allocator to reuse instead of mapping fresh pages every call.
+    The blocks are taken a *chunk* at a time (see :meth:`_Band.chunks`). Per chunk
+    the forward is one product that also scales and adds the band's mask
+    (``baddbmm``), one softmax written over the scores, and one product with the
+    values written straight into the output. The backward recomputes the weights
+    and adds four products: ``∂W = G Vᵀ``, ``∂Q = scale · ∂S K``, and the key and
+    value gradients, which are accumulated straight into the keys' rows by one
+    ``baddbmm_`` per ``Q``-wide column strip of the key blocks (strip ``t`` of
+    block ``b`` is key rows ``b·Q + t ...``, so each strip is a plain strided
+    matrix of the padded gradient). So the thread pool wakes a few dozen times per
+    call whatever the length (a loop per block woke it thousands of times, and
+    under another process's load each wake-up can cost a scheduler time slice);
+    scores and weights live in two scratch buffers of about :data:`CHUNK_BYTES`
+    reused by every chunk, small enough to stay in the last-level cache.
     Memory beyond inputs and outputs: ``O(CHUNK_BYTES)``.
     """
 
     @staticmethod
     def forward(ctx, query, key, value, key_bias, window, causal, scale):  # noqa: D102
         band = _Band(query, key, window, causal, key_bias)
-        q_blocks = band.queries(query * scale)  # (N, n, Q, D)
+        q_blocks = band.queries(query)  # (N, n, Q, D)
         k_blocks, v_blocks = band.keys(key), band.keys(value)  # (N, n, K, D), (N, n, K, Dv)
         out = query.new_empty(query.shape[0], band.n, band.Q, value.shape[-1])  # (N, n, Q, Dv)
+        scores = band.scratch()
         for chunk in band.chunks():  # (rows of N, blocks): out[chunk] is contiguous
-            weights = band.weights(q_blocks[chunk], k_blocks[chunk], chunk)
-            torch.matmul(weights, v_blocks[chunk], out=out[chunk])
+            weights = band.weights(q_blocks[chunk], k_blocks[chunk], chunk, scale, scores)
+            torch.bmm(weights, _flat(v_blocks[chunk]), out=_flat(out[chunk]))
         ctx.save_for_backward(query, key, value, key_bias)
         ctx.band = window, causal, scale
         return band.rows(out)
@@ -65,78 +73,96 @@ class BandedAttention(torch.autograd.Function):
     def backward(ctx, grad_out):  # noqa: D102
         query, key, value, key_bias = ctx.saved_tensors
         window, causal, scale = ctx.band
-        band = _Band(query, key, window, causal, key_bias)
-        q_blocks = band.queries(query * scale)  # (N, n, Q, D)
+        band = _Band(query, key, window, causal, key_bias, backward=True)
+        q_blocks = band.queries(query)  # (N, n, Q, D)
         k_blocks, v_blocks = band.keys(key), band.keys(value)  # (N, n, K, D), (N, n, K, Dv)
         grad = band.queries(grad_out.contiguous())  # (N, n, Q, Dv); sum()'s grad has stride 0
         grad_q = torch.empty_like(q_blocks)  # (N, n, Q, D)
         grad_k, grad_v = band.padded_keys(key), band.padded_keys(value)  # zeros, padded
+        scores, grad_scores = band.scratch(), band.scratch()
         for chunk in band.chunks():
-            q, k, v, g = (t[chunk] for t in (q_blocks, k_blocks, v_blocks, grad))
-            weights = band.weights(q, k, chunk)  # (N, nb, Q, K), recomputed
-            band.fold(torch.matmul(weights.transpose(-2, -1), g), grad_v, chunk)
-            grad_w = torch.matmul(g, v.transpose(-2, -1))  # (N, nb, Q, K)
-            # softmax's own backward kernel: weights * (grad_w - rowsum(grad_w * weights)).
-            # Private but stable (torch >= 1.11 with this signature); gradcheck tests cover it.
-            grad_s = torch._softmax_backward_data(grad_w, weights, -1, weights.dtype)
-            del grad_w, weights
-            torch.matmul(grad_s, k, out=grad_q[chunk])
-            band.fold(torch.matmul(grad_s.transpose(-2, -1), q), grad_k, chunk)
-        return (band.rows(grad_q.mul_(scale)), band.unpad(grad_k), band.unpad(grad_v),
+            q, k, v, g = (_flat(t[chunk]) for t in (q_blocks, k_blocks, v_blocks, grad))
+            weights = band.weights(q_blocks[chunk], k_blocks[chunk], chunk, scale, scores)
+            band.accumulate(weights, g, grad_v, chunk, 1.0)  # ∂V += Wᵀ G
+            grad_w = torch.bmm(g, v.transpose(-2, -1), out=grad_scores[:len(g)])  # (B, Q, K)
+            # softmax's own backward kernel, written over ∂W (each row is read whole before
+            # it is written): W ⊙ (∂W - rowsum(∂W ⊙ W)). Private but stable (torch >= 1.11
+            # with this signature); the gradient tests and gradcheck cover it.
+            grad_s = torch._softmax_backward_data(grad_w, weights, -1, weights.dtype,
+                                                  grad_input=grad_w)
+            rows = _flat(grad_q[chunk])  # (B, Q, D), a view: written in place
+            torch.baddbmm(rows, grad_s, k, beta=0.0, alpha=scale, out=rows)
+            band.accumulate(grad_s, q, grad_k, chunk, scale)  # ∂K += scale · ∂Sᵀ Q
+        return (band.rows(grad_q), band.unpad(grad_k), band.unpad(grad_v),
                 None, None, None, None)
+
+
+def _flat(x: Tensor) -> Tensor:
+    """``(Nc, nb, R, C)`` -> ``(Nc·nb, R, C)``: a view, thanks to :class:`_Band`'s layout."""
+    return x.reshape(-1, *x.shape[-2:])
 
 
 CHUNK_BYTES = 24 * 2**20
 """At most about this many bytes of scores are computed at once (:class:`BandedAttention`).
 
-Below glibc's largest ``mmap`` threshold (32 MiB), so that temporaries of this size are
-reused from the heap on the next call instead of being mapped, zeroed by the kernel and
-unmapped again; large enough that a long sequence is only a few chunks."""
-
-
-ROW_BYTES = 12 * 2**20
-"""A batch row whose band of scores is at least this big gets chunks of its own."""
+The forward keeps one scratch buffer of this size and the backward two, reused by every
+chunk of a call: together they stay within a 32 MiB last-level cache, so the softmax and
+the products read scores that are still cached (measured: softmax over 10 MiB chunks took
+a sixth of the time of one pass over the 80 MiB band)."""
 
 
 class _Band:
     """Block geometry of one banded call and the strided views it is computed on.
 
     Query ``i`` sits at ``p = i + S - L`` and sees keys ``p - back ... p + ahead``.
-    Queries are cut into ``n`` blocks of ``Q`` rows (the last padded with zero rows);
-    block ``b`` meets the ``K = Q + back + ahead`` keys starting at key index
-    ``first + b·Q`` with ``first = S - L - back``. Keys before 0 or after ``S - 1``
-    come from zero padding and are hidden by the mask, as are the padded query rows.
+    Queries are cut into blocks of ``Q`` rows; block ``b`` meets the
+    ``K = Q + back + ahead`` keys starting at key index ``first + b·Q`` with
+    ``first = S - L - back``.
+
+    Every batch row is laid out in ``R = n·Q`` rows of one flat buffer: queries
+    (and outputs, gradients) at rows ``e·R ... e·R + L - 1``, keys (values) at
+    ``e·R + pad_left ...``, zeros elsewhere. ``R`` is a multiple of ``Q`` large enough
+    that every real block's keys lie inside its own row's part, so block ``b`` of row
+    ``e`` is block ``m = e·n + b`` of *one* strided ``(N·n, K, C)`` view of the keys
+    (batch stride ``Q`` rows): a chunk of several batch rows is a plain batch of
+    matrices for ``bmm``, with no copies. The ``n - ceil(L / Q)`` blocks after a row's
+    last query are filler (zero queries that see their whole block; their results are
+    dropped, and whatever they read lands only in the row it was read from); keys
+    outside ``0 ... S - 1`` are zeros hidden by the mask.
     """
 
     def __init__(self, query: Tensor, key: Tensor, window: int, causal: bool,
-                 key_bias: Tensor | None) -> None:
+                 key_bias: Tensor | None, backward: bool = False) -> None:
         (N, L, _), S = query.shape, key.shape[1]
         self.L, self.S, self.key_bias = L, S, key_bias
         back, ahead = window - 1, (0 if causal else window - 1)
-        self.Q = Q = min(kernel_block_size(window, causal), L)
-        self.n = -(-L // Q)
-        self.K = Q + back + ahead
+        self.Q = Q = min(kernel_block_size(window, causal, backward), L)
+        self.K = K = Q + back + ahead
         first = S - L - back
         self.pad_left = max(0, -first)
-        self.start = first + self.pad_left  # where block 0's keys begin in the padded keys
-        self.length = self.start + self.n * Q + self.K  # padded keys: every view fits
+        self.start = first + self.pad_left  # where block 0's keys begin in a row's part
+        real = -(-L // Q)  # blocks holding queries
+        need = max(self.start + (real - 1) * Q + K, self.pad_left + S)  # rows a row's part uses
+        self.n = n = -(-need // Q)  # blocks per batch row, filler included
+        self.R = n * Q
+        self.tail = self.start + K  # the last row's filler blocks read past N·R
         geometry = _geometry.__wrapped__ if torch.compiler.is_compiling() else _geometry
-        self.geometry, self.blind, self.blind_blocks = geometry(  # the cache is eager-only
-            L, S, back, ahead, Q, query.dtype, query.device)
-        self.N, self.per_block = N, Q * self.K * query.element_size()  # bytes of scores
+        self.geometry, self.blind, self.blind_spans = geometry(  # the cache is eager-only
+            L, S, back, ahead, Q, n, query.dtype, query.device)
+        self.N, self.per_block = N, Q * K * query.element_size()  # bytes of scores
+        self.dtype, self.device = query.dtype, query.device
         if key_bias is not None:  # (N|1, S) -> (N|1, n, 1, K); padding keys add 0
             self.key_blocks = self.keys(key_bias[..., None]).squeeze(-1)[:, :, None, :]
 
     def chunks(self) -> list[tuple[slice, slice]]:
         """``(batch rows, blocks)`` index pairs, each within about :data:`CHUNK_BYTES` of scores.
 
-        Where one batch row's band is at least :data:`ROW_BYTES`, a chunk is a run of blocks
-        of one row: its query, key and output blocks are then plain strided matrices
-        that the batched product reads and writes in place (no copies). Otherwise a
-        chunk is a run of whole rows (the key blocks of several rows get copied).
+        A run of whole batch rows, or, where one row's band is larger than that, a run
+        of one row's blocks. Either way the chunk's blocks are consecutive in the flat
+        layout, so its queries, keys and outputs are strided ``(B, ·, ·)`` views.
         """
         row = self.n * self.per_block  # bytes of one batch row's scores
-        if row >= ROW_BYTES:
+        if row > CHUNK_BYTES:
             parts = -(-row // CHUNK_BYTES)
             step = -(-self.n // parts)  # balanced runs of blocks
             return [(slice(e, e + 1), slice(b, min(self.n, b + step)))
@@ -145,79 +171,124 @@ class _Band:
         rows = -(-self.N // -(-self.N // rows))  # balanced runs of rows
         return [(slice(e, min(self.N, e + rows)), slice(None)) for e in range(0, self.N, rows)]
 
-    def weights(self, q: Tensor, k: Tensor, chunk: tuple[slice, slice]) -> Tensor:
-        """Softmax weights ``(N, nb, Q, K)`` of a chunk; rows that see nothing are 0.
+    def scratch(self) -> Tensor:
+        """An uninitialised ``(B, Q, K)`` buffer for the largest chunk's scores (B = Nc·nb)."""
+        most = max(len(range(self.N)[rows]) * len(range(self.n)[blocks])
+                   for rows, blocks in self.chunks())
+        return torch.empty(most, self.Q, self.K, dtype=self.dtype, device=self.device)
 
-        ``q`` ``(N, nb, Q, D)`` are the chunk's query blocks, already scaled, ``k``
-        ``(N, nb, K, D)`` their key blocks.
+    def weights(self, q: Tensor, k: Tensor, chunk: tuple[slice, slice], scale: float,
+                scratch: Tensor) -> Tensor:
+        """Softmax weights ``(Nc·nb, Q, K)`` of a chunk, written into ``scratch``.
+
+        ``q`` ``(Nc, nb, Q, D)`` are the chunk's query blocks, ``k`` ``(Nc, nb, K, D)``
+        their key blocks. Rows that see nothing are 0.
         """
-        scores = torch.matmul(q, k.transpose(-2, -1))  # (N, nb, Q, K)
-        rows, blocks = chunk
-        bias, blind = self.geometry[:, blocks], None  # (1, nb, Q, K)
+        (Nc, nb), rows, blocks = q.shape[:2], *chunk
+        bias = self.geometry[:, blocks]  # (1, nb, Q, K)
         if self.key_bias is not None:
             mine = self.key_blocks if self.key_blocks.shape[0] == 1 else self.key_blocks[rows]
             bias = bias + mine[:, blocks]  # (Nc|1, nb, Q, K)
-            blind = blocked_rows(bias)[..., None]  # (Nc|1, nb, Q, 1)
-        elif any(self.blind_blocks[blocks]):
-            blind = self.blind[:, blocks]  # (1, nb, Q, 1)
-        weights = torch.softmax(scores.add_(bias), dim=-1)
-        return weights if blind is None else weights.masked_fill_(blind, 0.0)  # NaN rows -> 0
+        q, k = _flat(q), _flat(k)  # (B, Q, D), (B, K, D)
+        scores = scratch[:len(q)]  # (B, Q, K)
+        if bias.shape[0] == Nc:  # the mask covers the chunk: scale · Q Kᵀ + mask in one call
+            torch.baddbmm(_flat(bias), q, k.transpose(-2, -1), alpha=scale, out=scores)
+        else:  # one mask shared by several rows: broadcast it in a separate add
+            torch.baddbmm(scores, q, k.transpose(-2, -1), beta=0.0, alpha=scale, out=scores)
+            scores.view(Nc, nb, *scores.shape[1:]).add_(bias)
+        # Softmax over the scores in place: each row is read whole before it is written.
+        weights = torch.softmax(scores, dim=-1, out=scores)
+        if self.key_bias is not None:  # a key mask can blind any row: look at them all
+            weights.view(Nc, nb, *weights.shape[1:]).masked_fill_(
+                blocked_rows(bias)[..., None], 0.0)
+        else:
+            self.zero_blind(weights, chunk)
+        return weights
+
+    def zero_blind(self, x: Tensor, chunk: tuple[slice, slice]) -> None:
+        """Zero the rows of a chunk's ``(B, Q, ·)`` ``x`` that see no key of the band.
+
+        Their scores were all -inf, so their weights are NaN; only the blocks of
+        :func:`_geometry`'s spans are touched (none unless ``L > S``), not the whole chunk.
+        """
+        rows, blocks = chunk
+        first, last = range(self.n)[blocks][0], range(self.n)[blocks][-1] + 1
+        x = x.view(-1, last - first, *x.shape[1:])  # (Nc, nb, Q, ·)
+        for lo, hi in self.blind_spans:
+            lo, hi = max(lo, first), min(hi, last)
+            if lo < hi:
+                x[:, lo - first:hi - first].masked_fill_(self.blind[:, lo:hi], 0.0)
 
     def queries(self, x: Tensor) -> Tensor:
-        """``(N, L, C)`` -> ``(N, n, Q, C)``, zero rows after the last query."""
-        rows = self.n * self.Q
-        x = x if rows == self.L else F.pad(x, (0, 0, 0, rows - self.L))
-        return x.reshape(x.shape[0], self.n, self.Q, x.shape[-1])
+        """``(N, L, C)`` -> ``(N, n, Q, C)``: zero rows after the last query."""
+        N, C = x.shape[0], x.shape[-1]
+        if self.R != self.L:
+            x = F.pad(x, (0, 0, 0, self.R - self.L))
+        return x.view(N, self.n, self.Q, C)
 
     def padded_keys(self, x: Tensor) -> Tensor:
-        """``(N, S, C)`` -> zeros ``(N, length, C)``: keys padded so that every block fits."""
-        return x.new_zeros(x.shape[0], self.length, x.shape[-1])
+        """The flat zero buffer ``(N·R + tail, C)`` that :meth:`keys` lays keys out in."""
+        return x.new_zeros(x.shape[0] * self.R + self.tail, x.shape[-1])
 
     def keys(self, x: Tensor) -> Tensor:
-        """``(N, S, C)`` -> ``(N, n, K, C)``: a strided view of the padded keys."""
-        x = F.pad(x, (0, 0, self.pad_left, self.length - self.pad_left - self.S))
-        return x[:, self.start:].unfold(1, self.K, self.Q)[:, :self.n].transpose(-2, -1)
+        """``(N, S, C)`` -> ``(N, n, K, C)``: a strided view of the laid-out keys."""
+        N, C = x.shape[0], x.shape[-1]
+        flat = x.new_empty(N * self.R + self.tail, C)
+        rows = flat[:N * self.R].view(N, self.R, C)
+        self.unpad(flat, N).copy_(x)
+        rows[:, :self.pad_left].zero_()  # only the padding is zeroed: one pass less
+        rows[:, self.pad_left + self.S:].zero_()
+        flat[N * self.R:].zero_()
+        return flat.as_strided((N, self.n, self.K, C), (self.R * C, self.Q * C, C, 1),
+                               self.start * C)
 
     def rows(self, blocks: Tensor) -> Tensor:
         """``(N, n, Q, C)`` -> ``(N, L, C)``: the inverse of :meth:`queries`."""
-        out = blocks.reshape(blocks.shape[0], self.n * self.Q, blocks.shape[-1])
-        return out if out.shape[1] == self.L else out[:, :self.L].contiguous()
+        out = blocks.view(blocks.shape[0], self.R, blocks.shape[-1])
+        return out if self.R == self.L else out[:, :self.L].contiguous()
 
-    def unpad(self, padded: Tensor) -> Tensor:
-        """The ``(N, S, C)`` real keys of a :meth:`padded_keys` tensor."""
-        return padded[:, self.pad_left:self.pad_left + self.S]
+    def unpad(self, flat: Tensor, N: int | None = None) -> Tensor:
+        """The ``(N, S, C)`` real keys of a :meth:`padded_keys` buffer (a view)."""
+        N = self.N if N is None else N
+        rows = flat[:N * self.R].view(N, self.R, flat.shape[-1])
+        return rows[:, self.pad_left:self.pad_left + self.S]
 
-    def fold(self, blocks: Tensor, out: Tensor, chunk: tuple[slice, slice]) -> None:
-        """Add key-block gradients ``(Nc, nb, K, C)`` of ``chunk`` into padded ``out``.
+    def accumulate(self, weights: Tensor, x: Tensor, out: Tensor, chunk: tuple[slice, slice],
+                   alpha: float) -> None:
+        """Add ``alpha · weightsᵀ x`` onto the laid-out keys ``out`` ``(N·R + tail, C)``.
 
-        Block ``b``'s column ``t`` belongs to padded key ``start + b·Q + t``. Either
-        one add per block, or one add per ``Q``-wide column strip across the chunk's
-        blocks at once (strip ``t0`` of each block lies ``Q`` keys after the previous
-        block's): whichever is fewer operations.
+        ``weights`` ``(B, Q, K)`` and ``x`` ``(B, Q, C)`` are the chunk's ``B`` blocks;
+        block ``m``'s column ``t`` belongs to flat key row ``start + m·Q + t``. Column
+        strip ``[t0, t0 + Q)`` of each block lies ``Q`` rows after the previous block's,
+        so each strip's product is added by one ``baddbmm_`` straight into a strided
+        view of ``out`` (or, when that is fewer calls, one ``addmm_`` per block).
         """
-        Q, nb = self.Q, blocks.shape[1]
-        rows, first = chunk[0], chunk[1].start or 0
-        out = out[rows]
-        at = self.start + first * Q
-        if nb <= -(-self.K // Q):
-            for b in range(nb):
-                out[:, at + b * Q:at + b * Q + self.K] += blocks[:, b]
+        Q, K, (rows, blocks) = self.Q, self.K, chunk
+        at = self.start + ((rows.start or 0) * self.n + (blocks.start or 0)) * Q
+        B = len(x)
+        if B <= -(-K // Q):
+            for m in range(B):
+                out[at + m * Q:at + m * Q + K].addmm_(weights[m].T, x[m], alpha=alpha)
             return
-        for t0 in range(0, self.K, Q):
-            width = min(Q, self.K - t0)
-            strip = out[:, at + t0:at + t0 + nb * Q].unflatten(1, (nb, Q))  # (Nc, nb, Q, C)
-            strip[:, :, :width] += blocks[:, :, t0:t0 + width]
+        for t0 in range(0, K, Q):
+            width = min(Q, K - t0)
+            strip = out[at + t0:at + t0 + B * Q].unflatten(0, (B, Q))[:, :width]
+            strip.baddbmm_(weights[:, :, t0:t0 + width].transpose(-2, -1), x, alpha=alpha)
 
 
 @functools.lru_cache(maxsize=8)
-def _geometry(L: int, S: int, back: int, ahead: int, Q: int, dtype: torch.dtype,
-              device: torch.device) -> tuple[Tensor, Tensor, tuple[bool, ...]]:
-    """The band's own mask (window, padding keys, padding rows) for one shape, cached.
+def _geometry(L: int, S: int, back: int, ahead: int, Q: int, n: int, dtype: torch.dtype,
+              device: torch.device) -> tuple[Tensor, Tensor, tuple[tuple[int, int], ...]]:
+    """The band's own mask (window, padding keys) for ``n`` blocks, cached.
 
     Returns ``(1, n, Q, K)`` additive 0/-inf, the ``(1, n, Q, 1)`` rows that see
-    nothing, and per block whether it has such a row.
+    nothing, and the ``(lo, hi)`` block ranges that hold such rows (the blocks before
+    the first query that sees a key, when ``L > S``). Filler rows (``≥ L``) see every key
+    of their block: their outputs are dropped and their gradient is 0, and finite
+    weights keep a ``0 · NaN`` out of the key and value gradients without a pass to
+    zero them.
     """
-    n, K, first = -(-L // Q), Q + back + ahead, S - L - back
+    K, first = Q + back + ahead, S - L - back
     row = torch.arange(Q, device=device)[:, None]  # (Q, 1)
     col = torch.arange(K, device=device)[None, :]  # (1, K)
     distance = row - col + back  # (Q, K): query position minus key position, every block
@@ -225,11 +296,10 @@ def _geometry(L: int, S: int, back: int, ahead: int, Q: int, dtype: torch.dtype,
     starts = torch.arange(n, device=device)[:, None] * Q  # (n, 1)
     key_index = starts + first + col  # (n, K)
     visible = visible & ((key_index >= 0) & (key_index < S))[:, None, :]  # (n, Q, K)
-    visible = visible & (starts + row.T < L)[:, :, None]  # padding rows see nothing
+    visible = visible | (starts + row.T >= L)[:, :, None]  # filler rows: everything
     bias = torch.zeros(visible.shape, dtype=dtype, device=device)
     bias = bias.masked_fill_(~visible, float("-inf"))[None]  # (1, n, Q, K)
     blind = ~visible.any(dim=-1)  # (n, Q)
-    # Rows before L - S - ahead sit before every key; padding rows follow row L - 1.
-    sees_from = max(0, L - S - ahead)
-    has_blind = tuple(b * Q < sees_from or (b + 1) * Q > L for b in range(n))
-    return bias, blind[None, :, :, None], has_blind
+    sees_from = min(L, max(0, L - S - ahead))  # rows before it sit before every key
+    spans = ((0, -(-sees_from // Q)),) if sees_from else ()
+    return bias, blind[None, :, :, None], spans

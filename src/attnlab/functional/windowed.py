@@ -26,6 +26,7 @@ from torch import Tensor
 
 from .banded import BandedAttention
 from .masks import as_bias, restrict
+from .offset_causal import offset_causal
 
 
 def block_size(window: int) -> int:
@@ -122,7 +123,10 @@ def offset_causal_attention(
     ``L == S`` and cannot be combined with a mask. Query block ``[i0, i1)`` sees
     keys ``[0, i1 + S - L)``; each block gets its own ``(Q, i1 + S - L)`` mask
     (the causal edge, and the key mask such as padding), so memory stays linear
-    in ``S`` and the keys after the block are never touched.
+    in ``S`` and the keys after the block are never touched. That loop is the
+    fallback (dropout, a mask that needs a gradient, not the CPU): otherwise
+    :func:`attnlab.functional.offset_causal.offset_causal` takes the call, two
+    flash-kernel calls and an exact merge.
 
     Shape:
         query ``(..., L, D)``, key ``(..., S, D)``, value ``(..., S, Dv)`` (leading
@@ -130,7 +134,11 @@ def offset_causal_attention(
         H, as in PyTorch's SDPA), key_mask broadcastable to ``(..., 1, S)`` ->
         ``(..., L, Dv)``.
     """
-    L, S = query.shape[-2], key.shape[-2]
+    fused = offset_causal(query, key, value, key_mask, scale=scale, dropout_p=dropout_p,
+                          enable_gqa=enable_gqa)
+    if fused is not None:  # two flash-kernel calls and a merge (see offset_causal.py)
+        return fused
+    L, S = query.shape[-2], key.shape[-2]  # dropout, a mask with a gradient, not the CPU
     offset = S - L
     Q = 256
     outs = []
