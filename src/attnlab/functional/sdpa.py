@@ -12,7 +12,9 @@ path                  when
                       last ``S`` queries (the first ``L - S`` see nothing); ``L == 1``
                       sees every key; ``causal`` with an ``(L, S)`` mask is merged into it.
 ``offset-causal``     ``causal`` with ``1 < L < S``, or ``causal`` with a per-key mask
-                      (padding): query blocks with small masks (see windowed.py).
+                      (padding): two flash-kernel calls merged by log-sum-exp on the
+                      CPU (offset_causal.py); query blocks with small masks otherwise
+                      (dropout, other devices; see windowed.py).
 ``windowed``          ``window`` set: only the band is computed (see windowed.py).
 ``math``              weights are wanted, a mask with a query axis meets a window, or
                       a dimension is empty (``B``, ``L`` or ``S`` = 0: nothing to

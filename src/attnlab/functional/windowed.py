@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .banded import BandedAttention
+from .fused import fused_attention
 from .masks import as_bias, restrict
 from .offset_causal import offset_causal
 
@@ -109,7 +110,8 @@ def _windowed_fused(
         else:
             blocked = torch.tensor(float("-inf"), dtype=km.dtype, device=km.device)
             mask = torch.where(mask, km[:, :, None, :], blocked)  # additive
-    out = _fused_safe(q_blocks, k_blocks, v_blocks, mask, scale, dropout_p)  # (N, n, Q, Dv)
+    out = fused_attention(q_blocks, k_blocks, v_blocks, mask, scale=scale,
+                          dropout_p=dropout_p)  # (N, n, Q, Dv)
     return out.reshape(N, n * Q, -1)[:, :L]
 
 
@@ -152,24 +154,7 @@ def offset_causal_attention(
         mask = torch.arange(hi, device=query.device)[None, :] <= rows  # (Q, hi)
         if key_mask is not None:
             mask = restrict(key_mask[..., :hi], mask)  # (..., Q, hi), bool or additive
-        outs.append(_fused_safe(query[..., i0:i1, :], key[..., :hi, :], value[..., :hi, :],
-                                mask, scale, dropout_p, enable_gqa))
+        outs.append(fused_attention(query[..., i0:i1, :], key[..., :hi, :], value[..., :hi, :],
+                                    mask, scale=scale, dropout_p=dropout_p,
+                                    enable_gqa=enable_gqa))
     return torch.cat(outs, dim=-2)
-
-
-def _fused_safe(
-    query: Tensor, key: Tensor, value: Tensor, mask: Tensor, scale: float, dropout_p: float,
-    enable_gqa: bool = False,
-) -> Tensor:
-    """Fused SDPA where rows that see no key give zeros (and zero gradients) on every backend."""
-    if mask.dtype == torch.bool:
-        empty = ~mask.any(dim=-1, keepdim=True)  # (..., Q, 1)
-        mask = mask | empty  # let empty rows see everything, then zero them: no NaN anywhere
-    else:
-        empty = torch.isneginf(mask).all(dim=-1, keepdim=True)
-        mask = mask.masked_fill(empty, 0.0)
-    out = F.scaled_dot_product_attention(
-        query, key, value, attn_mask=mask, dropout_p=dropout_p, scale=scale,
-        enable_gqa=enable_gqa,
-    )
-    return out.masked_fill(empty, 0.0)
