@@ -37,7 +37,7 @@ import os
 import re
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -267,10 +267,11 @@ def load_average() -> tuple[float, float, float] | None:
         return None
 
 
-def environment() -> dict[str, object]:
-    """The machine and software a run measured on."""
+def environment(env: Mapping[str, str] | None = None) -> dict[str, object]:
+    """The machine and software a run measured on (``env``: the cases' environment)."""
     import platform
 
+    env = os.environ if env is None else env
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as info:
@@ -282,8 +283,8 @@ def environment() -> dict[str, object]:
         "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__, "python": platform.python_version(),
         "platform": platform.platform(), "gpu": torch.cuda.is_available(),
-        "env": {name: os.environ[name] for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY",
-                                                    "GOMP_SPINCOUNT", "KMP_BLOCKTIME",
-                                                    "MKL_NUM_THREADS")
-                if name in os.environ},
+        "env": {name: env[name] for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY",
+                                             "GOMP_SPINCOUNT", "KMP_BLOCKTIME",
+                                             "MKL_NUM_THREADS")
+                if name in env},
     }

@@ -4,7 +4,10 @@ Why a fresh process: PyTorch's OpenMP runtime reads its settings once, when
 torch loads, and a long benchmark run warms caches and allocators that a
 user's program does not have. So every case runs in its own interpreter whose
 first statement is ``import torch`` (as in the README's quick start), with the
-environment the harness itself was started with.
+environment the user started the harness with (:func:`user_environment`): the
+OpenMP waiting policy that the ``attnlab`` command sets for its own process is
+taken out again, because a library user's program does not have it. A setting
+the user made themselves (``GOMP_SPINCOUNT=...`` on the command line) stays.
 
 Why a *busy* variant: users' machines are rarely idle (a browser, an editor, a
 second job). Under ``"busy"`` the harness starts one extra process that spins on
@@ -25,6 +28,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, fields
 
 CONDITIONS = {"alone": "nothing else started", "busy": "another process busy on a core"}
+#: Set by the ``attnlab`` command (attnlab.cli.main) to the names of the OpenMP
+#: variables it set itself; they are not the user's.
+OPENMP_SET_MARK = "ATTNLAB_OPENMP_SET_BY_CLI"
 MARK = "attnlab-bench-rows: "
 
 # Runs in the fresh interpreter. torch first, as users import it.
@@ -59,6 +65,14 @@ def under(condition: str) -> Iterator[subprocess.Popen | None]:
         busy.wait()
 
 
+def user_environment() -> dict[str, str]:
+    """This process's environment without what the ``attnlab`` command set for itself."""
+    env = dict(os.environ)
+    for name in env.pop(OPENMP_SET_MARK, "").split():
+        env.pop(name, None)
+    return env
+
+
 def run_isolated(suite: str, index: int, profile: str, threads: int | None,
                  condition: str, timeout: float = 3600.0) -> dict:
     """Run case ``index`` of ``suite`` in a fresh process under ``condition``.
@@ -73,7 +87,7 @@ def run_isolated(suite: str, index: int, profile: str, threads: int | None,
         done = subprocess.run(
             [sys.executable, "-c", CHILD, suite, str(index), profile,
              "" if threads is None else str(threads)],
-            capture_output=True, text=True, timeout=timeout, env=dict(os.environ),
+            capture_output=True, text=True, timeout=timeout, env=user_environment(),
             check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith(MARK)]
     if done.returncode != 0 or not lines:

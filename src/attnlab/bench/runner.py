@@ -29,7 +29,7 @@ from .harness import (
     peak_memory_mib,
     time_interleaved,
 )
-from .isolate import CONDITIONS, rows_from_json, run_isolated, under
+from .isolate import CONDITIONS, rows_from_json, run_isolated, under, user_environment
 
 #: Suite name -> module of this package, in run order.
 SUITES = {
@@ -218,7 +218,8 @@ def run(only: Sequence[str] | None = None, *, profile: str = "full", out: str | 
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
-    meta: dict = {"profile": profile, "suites": names, "environment": environment(),
+    cases_env = user_environment() if isolate else None  # the fresh processes' environment
+    meta: dict = {"profile": profile, "suites": names, "environment": environment(cases_env),
                   "load_before": load_average(), "isolated": isolate,
                   "conditions": conditions}
     ceiling = matmul_ceiling(chosen.ceiling_size)

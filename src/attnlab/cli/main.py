@@ -32,6 +32,9 @@ COMMANDS = ("train", "evaluate", "generate", "chat", "show", "explain", "models"
 #: cores (measurements in docs/benchmarks.md). A library user sets it themselves (README).
 OPENMP_DEFAULTS = {"GOMP_SPINCOUNT": "1000", "KMP_BLOCKTIME": "0"}
 OPENMP_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+#: Names the variables the command set itself, so that ``attnlab bench`` can measure
+#: its cases in the environment a library user has (see attnlab.bench.isolate).
+OPENMP_SET_MARK = "ATTNLAB_OPENMP_SET_BY_CLI"
 
 #: Errors that mean the user asked for something impossible: one line, exit 2.
 #: (An ``OSError`` is the system refusing: a full disk, a missing or read-only path.)
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     if "torch" not in sys.modules and not set(OPENMP_VARIABLES) & set(os.environ):
         os.environ.update(OPENMP_DEFAULTS)  # the command owns this process: see above
+        os.environ[OPENMP_SET_MARK] = " ".join(OPENMP_DEFAULTS)
     try:
         parser, parsers = build_parser()
         try:
