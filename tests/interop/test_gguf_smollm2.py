@@ -141,3 +141,17 @@ def test_answers_the_capital_of_france(ours):
     ids = ours.encode_chat([{"role": "user", "content": "What is the capital of France?"}])
     out = ours.model.generate(ids, 12, temperature=0, eos_id=ours.tokenizer.id_of("<|im_end|>"))
     assert "Paris" in ours.tokenizer.decode(out[0, ids.shape[1]:].tolist())
+
+
+def test_the_weight_cache_gives_the_same_model(ours, tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTNLAB_CACHE_DIR", str(tmp_path))
+    written = load_gguf(PATH, cache=True)  # a miss: converts and writes the entry
+    [entry] = (tmp_path / "gguf").glob("SmolLM2-135M-Instruct.Q4_1-*.safetensors")
+    hit = load_gguf(PATH, cache=True)
+    expected = ours.model.state_dict()
+    for loaded in (written, hit):
+        state = loaded.model.state_dict()
+        assert state.keys() == expected.keys()
+        assert all(torch.equal(state[k], expected[k]) for k in expected)
+    assert hit.model.lm_head.weight is hit.model.embed.tokens.weight
+    assert entry.stat().st_size > 500e6  # float32: 134.5 M weights, the tied head once
