@@ -76,9 +76,9 @@ class BlockLinear(nn.Module):
         blocks = blocks.reshape(n, k // 32, size)
         if rows is not None:
             blocks = blocks[rows]
-        scale = blocks[..., :2].contiguous().view(torch.float16).squeeze(-1)
+        scale = _half(blocks[..., :2])
         if stored.kind == "Q4_1":
-            minimum = blocks[..., 2:4].contiguous().view(torch.float16).squeeze(-1)
+            minimum = _half(blocks[..., 2:4])
             codes = blocks[..., 4:].reshape(n, k // 2).contiguous()
         else:
             minimum = torch.zeros_like(scale)
@@ -88,9 +88,9 @@ class BlockLinear(nn.Module):
     def to_bytes(self) -> np.ndarray:
         """The blocks in ggml's layout: ``(N, K / 32 * block bytes)`` uint8, as in the file."""
         n, nb = self.scale.shape
-        parts = [self.scale.view(torch.uint8).reshape(n, nb, 2)]
+        parts = [_bytes(self.scale)]
         if self.kind == "Q4_1":
-            parts.append(self.minimum.view(torch.uint8).reshape(n, nb, 2))
+            parts.append(_bytes(self.minimum))
         parts.append(self.codes.view(torch.uint8).reshape(n, nb, -1))
         return torch.cat(parts, -1).reshape(n, -1).numpy()
 
@@ -113,6 +113,17 @@ class BlockLinear(nn.Module):
     def extra_repr(self) -> str:
         """``Q4_1, in_features=K, out_features=N``."""
         return f"{self.kind}, in_features={self.in_features}, out_features={self.out_features}"
+
+
+def _bytes(halves: Tensor) -> Tensor:
+    """``(N, nb)`` float16 -> ``(N, nb, 2)`` bytes, the bits unchanged."""
+    return halves.reshape(*halves.shape, 1).contiguous().view(torch.uint8)
+
+
+def _half(pairs: Tensor) -> Tensor:
+    """``(N, nb, 2)`` bytes -> ``(N, nb)`` float16 with those bits (in a fresh, dense tensor)."""
+    dense = torch.empty(pairs.shape, dtype=torch.uint8).copy_(pairs)
+    return dense.view(torch.float16).reshape(pairs.shape[:-1])
 
 
 def q4_1_product(x: Tensor, codes: Tensor, scale: Tensor, minimum: Tensor) -> Tensor:
