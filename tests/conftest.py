@@ -1,5 +1,6 @@
 """Shared pytest setup: make tests/ importable so test files can import the oracles."""
 
+import os
 import pathlib
 import sys
 
@@ -13,6 +14,10 @@ import torch  # noqa: E402
 # tensor takes ~12 ms instead of ~20 µs. One intra-op thread keeps the suite fast and
 # its timings stable.
 torch.set_num_threads(1)
+
+# load_gguf caches converted weights in the user's cache folder (SmolLM2: 540 MB). The
+# suite must not fill it: the cache is off unless a test turns it on for a temporary folder.
+os.environ.setdefault("ATTNLAB_NO_CACHE", "1")
 
 
 def _assert_one_line_error(err: str, *needles: str) -> None:

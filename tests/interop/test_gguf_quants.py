@@ -64,3 +64,88 @@ def test_bad_input():
         dequantize(np.zeros(19, np.uint8), "Q4_1", (32,))
     with pytest.raises(ValueError, match="needs"):
         dequantize(np.zeros(34, np.uint8), "Q8_0", (31,))
+
+
+# ---- against a float64 reference written from the format's definition ----------------
+
+EDGE_F16 = np.array([0.0, -0.0, 6.1e-5, 6e-8, -6e-8, 65504.0, -65504.0, 1.0, -2.5, 0.0999],
+                    dtype=np.float16)  # zeros, smallest normal, subnormals, largest, plain
+
+
+def reference(raw: np.ndarray, kind: str, count: int) -> np.ndarray:
+    """``count`` weights from ``raw`` bytes, block by block, in float64 (ggml-quants.c)."""
+    raw = raw.reshape(-1)
+    if kind in ("F32", "F16"):
+        return raw.view(np.float32 if kind == "F32" else np.float16).astype(np.float64)
+    if kind == "BF16":  # bfloat16 is the top half of a float32
+        return (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    block, size = BLOCKS[kind]
+    out = np.empty(count)
+    for b in range(count // block):
+        blk = raw[b * size:(b + 1) * size]
+        d = float(blk[:2].view(np.float16)[0])
+        for j in range(block):
+            if kind == "Q8_0":
+                w = d * int(blk[2 + j].view(np.int8))
+            else:
+                byte = int(blk[(4 if kind == "Q4_1" else 2) + j % 16])
+                q = byte & 0x0F if j < 16 else byte >> 4
+                w = d * q + float(blk[2:4].view(np.float16)[0]) if kind == "Q4_1" else d * (q - 8)
+            out[b * block + j] = w
+    return out
+
+
+def edge_blocks(kind: str, rows: int, cols: int, rng: np.random.Generator) -> np.ndarray:
+    """Random blocks whose scales, minima and quants include the edge values."""
+    raw = random_blocks(kind, rows, cols, rng).reshape(-1)
+    if kind in ("F16", "BF16", "F32"):
+        dtype = {"F16": np.float16, "BF16": np.uint16, "F32": np.float32}[kind]
+        values = raw.view(dtype)
+        edges = (EDGE_F16.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16) \
+            if kind == "BF16" else EDGE_F16.astype(dtype)
+        values[: len(edges)] = edges
+        if kind == "F32":
+            values[len(edges):len(edges) + 3] = [1e-45, 3.4e38, -1.2e-38]  # subnormal, max
+        return raw
+    block, size = BLOCKS[kind]
+    blocks = raw.reshape(-1, size)
+    n = blocks.shape[0]
+    blocks[:, :2] = rng.choice(EDGE_F16, n).reshape(n, 1).view(np.uint8)
+    if kind == "Q4_1":
+        blocks[:, 2:4] = rng.choice(EDGE_F16, n).reshape(n, 1).view(np.uint8)
+    quants = blocks[:, 4:] if kind == "Q4_1" else blocks[:, 2:]
+    quants[0, :4] = [0x00, 0xFF, 0x0F, 0xF0]  # nibbles 0 and 15 / int8 0, -1, 15, -16
+    if kind == "Q8_0":
+        quants[0, 4:6] = [0x7F, 0x80]  # int8 127 and -128
+    return raw
+
+
+@pytest.mark.parametrize("kind", list(BLOCKS))
+@pytest.mark.parametrize(("rows", "cols"), [(1, 32), (5, 96), (3, 224)])
+def test_dequantize_equals_float64_reference(kind, rows, cols):
+    rng = np.random.default_rng([rows, cols, list(BLOCKS).index(kind)])
+    raw = edge_blocks(kind, rows, cols, rng)
+    ref = torch.from_numpy(reference(raw, kind, rows * cols)).reshape(rows, cols)
+    ours = dequantize(raw, kind, (rows, cols))  # float32 arithmetic, as in ggml
+    assert ours.shape == (rows, cols)
+    assert ours.dtype == torch.float32
+    if kind == "Q4_1":  # d * q is exact in float32; adding m rounds once
+        blocks = torch.from_numpy(raw.reshape(-1, 20)[:, :4].copy()).view(torch.float16)
+        scale = blocks.double().abs().sum(1).repeat_interleave(32).reshape(rows, cols) * 15
+        assert ((ours.double() - ref).abs() <= scale * 2.0 ** -24).all()
+    else:  # every product of a float16 and a small integer is a float32: exact
+        assert torch.equal(ours.double(), ref)
+    assert torch.equal(dequantize(raw, kind, (rows, cols), dtype=torch.float64), ours.double())
+
+
+def test_the_reference_can_tell():
+    """The reference reads nibble order and signs: swapping them changes it."""
+    raw = np.zeros(20, np.uint8)
+    raw[:2] = np.array([1.0], np.float16).view(np.uint8)
+    raw[4] = 0x21
+    ref = reference(raw, "Q4_1", 32)
+    assert (ref[0], ref[16], ref[1]) == (1.0, 2.0, 0.0)
+    raw8 = np.zeros(34, np.uint8)
+    raw8[:2] = np.array([0.5], np.float16).view(np.uint8)
+    raw8[2] = 0x80
+    assert reference(raw8, "Q8_0", 32)[0] == -64.0

