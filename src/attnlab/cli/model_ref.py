@@ -146,13 +146,24 @@ def load_model(ref: ModelRef | str, *, device: str = "auto"):  # noqa: ANN201
 
 
 def _load_gguf_quietly(path: Path):  # noqa: ANN202
-    """``load_gguf(path)``; a skipped weight cache is one ``attnlab: warning:`` line on stderr."""
-    from ..interop import load_gguf
+    """``load_gguf(path)``; a skipped weight cache is one ``attnlab: warning:`` line on stderr.
+
+    The first load of a file writes its converted weights to the cache (hundreds
+    of MiB); that is said in one line too, with how to turn it off.
+    """
+    from ..interop import gguf_cache, load_gguf
     from ..interop.gguf_cache import GGUFCacheWarning
 
+    folder = gguf_cache.cache_dir() / "gguf"
+    before = set(folder.glob(f"{path.stem}-*")) if gguf_cache.cache_enabled() else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", GGUFCacheWarning)
         loaded = load_gguf(path)
+    if before is not None:
+        for entry in set(folder.glob(f"{path.stem}-*.safetensors")) - before:
+            print(f"attnlab: cached {path.name}'s converted weights in {entry} "
+                  f"({entry.stat().st_size / 2**20:.0f} MiB) for faster starts; "
+                  f"{gguf_cache.ENV_OFF}=1 turns this off", file=sys.stderr)
     for warning in caught:
         if issubclass(warning.category, GGUFCacheWarning):
             print(f"attnlab: warning: {warning.message}", file=sys.stderr)
