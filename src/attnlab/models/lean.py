@@ -31,6 +31,9 @@ from ..attention.cache import KVCache
 from ..attention.multihead import MultiHeadAttention
 from ..blocks.feedforward import ACTIVATIONS, MLP, SwiGLU
 
+#: Most entries of the (H, T, T) score-bias table a compiled step precomputes (ALiBi, T5).
+MAX_BIAS_TABLE = 2**25
+
 
 def lean_supported(lm: nn.Module) -> bool:
     """Whether :class:`LeanDecoder` can run ``lm`` (a ``DecoderLM``) exactly.
@@ -123,14 +126,28 @@ class LeanDecoder:
     Call it as the decode loop's ``step(ids, cache)``: the first call (empty
     caches) is the prefill, every later one feeds ``(B, 1)`` new tokens.
 
+    With ``compile=True`` every token after the prefill runs through the same
+    step compiled (:mod:`attnlab.models.compiled`): the caches are static
+    buffers of :func:`~attnlab.models.compiled.static_positions` positions, and
+    the compiled step is kept per model and cache size, so the next call with
+    the same size does not compile again. Should compiling fail, a warning says
+    so once and this eager step takes over (the tokens are the same).
+
     Args:
         lm: A ``DecoderLM`` in eval mode for which :func:`lean_supported` holds.
         total: Prompt length + new tokens (the caches' size).
+        compile: Run the steps after the prefill through ``torch.compile``.
     """
 
-    def __init__(self, lm: nn.Module, total: int) -> None:
+    def __init__(self, lm: nn.Module, total: int, *, compile: bool = False) -> None:
+        from .compiled import static_positions
+
         self.lm = lm
-        self.caches: list[KVCache] = lm.new_cache(total)
+        windows = {layer.self_attn.window for layer in lm.decoder.layers}
+        self.window = next(iter(windows)) if len(windows) == 1 else None
+        self.compile = compile and len(windows) == 1
+        self.size = static_positions(total, lm.config.max_len) if self.compile else total
+        self.caches: list[KVCache] = lm.new_cache(self.size)
         with torch.no_grad():
             self.attn = [_Attn(layer.self_attn) for layer in lm.decoder.layers]
             self.ffn = [_FFN(layer.ffn) for layer in lm.decoder.layers]
@@ -142,14 +159,64 @@ class LeanDecoder:
         if rotary is not None:
             w = lm.embed.tokens.weight
             compute = torch.float64 if w.dtype == torch.float64 else torch.float32
-            cos, sin = rotary._cached(total, w.device, compute)  # (>= total, R)
-            self.cos, self.sin = cos[:total], sin[:total]
+            cos, sin = rotary._cached(self.size, w.device, compute)  # (>= size, R)
+            self.cos, self.sin = cos[: self.size], sin[: self.size]
+        self.compiled = None  # the compiled step, once the prefill ran (compile=True)
 
     def __call__(self, ids: Tensor, cache: object = None) -> Tensor:
         """``(B, L)`` ids -> ``(B, L, V)`` logits (L = 1 after the prefill)."""
         if len(self.caches[0]) == 0:
-            return self.lm(ids, cache=self.caches)  # the prompt: checked once, here
+            logits = self.lm(ids, cache=self.caches)  # the prompt: checked once, here
+            if self.compile:
+                self._prepare_static(ids)
+            return logits
+        if self.compiled is not None:
+            return self._compiled_step(ids)
         return self.step(ids)
+
+    @torch.no_grad()
+    def _prepare_static(self, ids: Tensor) -> None:
+        """After the prefill: the tables the compiled step indexes, and the step itself."""
+        from .compiled import compile_available, compiled_step, warn_once
+
+        if not compile_available():
+            warn_once("torch.compile is not available here: decoding with the eager lean step")
+            return
+        lm, T = self.lm, self.size
+        w = lm.embed.tokens.weight
+        bias_elements = 0 if lm.embed.score_bias is None else self.attn[0].H * T * T
+        if bias_elements > MAX_BIAS_TABLE:
+            warn_once(f"the compiled step would need a {bias_elements:,}-entry score-bias table "
+                      "(ALiBi/T5 positions over a long context): decoding with the eager step")
+            return
+        self.buffers = [cache.storage() for cache in self.caches]  # (B, G, T, D) each
+        self.pos = torch.tensor([len(self.caches[0])], device=ids.device)  # (1,)
+        self.key_positions = torch.arange(T, device=ids.device)  # (T,)
+        self.pos_table = None
+        if lm.embed.positions is not None:  # what the absolute positions add, per position
+            zeros = w.new_zeros(1, T, w.shape[1])
+            self.pos_table = lm.embed.positions(zeros, offset=0)[0]  # (T, E)
+        self.bias_table = lm.embed.attention_bias(T, T, w.dtype, w.device)  # (H, T, T) | None
+        key = (T, ids.shape[0], w.dtype, w.device, torch.get_num_threads())
+        self.compiled = compiled_step(lm, key)
+
+    def _compiled_step(self, ids: Tensor) -> Tensor:
+        """One token through the compiled step; the eager step if compiling fails."""
+        from .compiled import warn_once
+
+        try:
+            with torch.no_grad():
+                logits = self.compiled(self.lm, self, ids, self.pos)  # (B, 1, V)
+        except Exception as error:  # noqa: BLE001 (any failure: the eager step is exact)
+            warn_once(f"torch.compile of the decode step failed ({type(error).__name__}: "
+                      f"{str(error).splitlines()[0] if str(error) else ''}); decoding with "
+                      "the eager lean step")
+            self.compiled = None
+            return self.step(ids)
+        self.pos += 1
+        for cache in self.caches:
+            cache.length += 1
+        return logits
 
     @torch.no_grad()
     def step(self, ids: Tensor) -> Tensor:
