@@ -57,9 +57,15 @@ def lean_supported(lm: nn.Module) -> bool:
     return True
 
 
-def _transposed(w: Tensor) -> Tensor:
-    """``w`` ``(N, K)`` as contiguous ``(K, N)``: ``x @ that`` equals ``F.linear(x, w)``."""
-    return w.detach().t().contiguous()
+def _transposed(w: Tensor, rows: bool = False) -> Tensor:
+    """``w`` ``(N, K)`` as a fresh ``(K, N)``: ``x @ that`` equals ``F.linear(x, w)``.
+
+    Contiguous ``(K, N)`` for the eager step (MKL's fastest layout for ``x @ Wᵀ``);
+    with ``rows``, the transposed view of a contiguous ``(N, K)`` copy, the layout
+    the compiled step's generated products read fastest (each output a dot
+    product along a contiguous row).
+    """
+    return w.detach().clone().t() if rows else w.detach().t().contiguous()
 
 
 def _cat_bias(*linears: nn.Linear) -> Tensor | None:
@@ -72,13 +78,13 @@ def _cat_bias(*linears: nn.Linear) -> Tensor | None:
 class _Attn:
     """One layer's attention weights, fused and transposed for the step."""
 
-    def __init__(self, attn: MultiHeadAttention) -> None:
+    def __init__(self, attn: MultiHeadAttention, rows: bool = False) -> None:
         self.module = attn
         self.H, self.G, self.D = attn.num_heads, attn.num_kv_heads, attn.head_dim
         projs = (attn.q_proj, attn.k_proj, attn.v_proj)
-        self.w_qkv = _transposed(torch.cat([p.weight for p in projs]))  # (E, (H + 2G) D)
+        self.w_qkv = _transposed(torch.cat([p.weight for p in projs]), rows)  # (E, (H + 2G) D)
         self.b_qkv = _cat_bias(*projs)  # ((H + 2G) D,) | None
-        self.w_out = _transposed(attn.out_proj.weight)  # (H D, E)
+        self.w_out = _transposed(attn.out_proj.weight, rows)  # (H D, E)
         self.b_out = None if attn.out_proj.bias is None else attn.out_proj.bias.detach()
 
 
@@ -89,7 +95,7 @@ class _FFN:
     activations; any other block is called as it is.
     """
 
-    def __init__(self, ffn: nn.Module) -> None:
+    def __init__(self, ffn: nn.Module, rows: bool = False) -> None:
         self.module = ffn
         self.gated = isinstance(ffn, SwiGLU)
         self.plain = not self.gated and type(ffn) is not MLP
@@ -97,9 +103,9 @@ class _FFN:
             return
         ins = (ffn.gate_proj, ffn.up_proj) if self.gated else (ffn.up_proj,)
         self.act = ACTIVATIONS[ffn.gate_activation if self.gated else ffn.activation]
-        self.w_in = _transposed(torch.cat([p.weight for p in ins]))  # (E, F) or (E, 2F)
+        self.w_in = _transposed(torch.cat([p.weight for p in ins]), rows)  # (E, F) or (E, 2F)
         self.b_in = _cat_bias(*ins)
-        self.w_out = _transposed(ffn.down_proj.weight)  # (F, E)
+        self.w_out = _transposed(ffn.down_proj.weight, rows)  # (F, E)
         self.b_out = None if ffn.down_proj.bias is None else ffn.down_proj.bias.detach()
 
     def __call__(self, x: Tensor) -> Tensor:
@@ -149,9 +155,10 @@ class LeanDecoder:
         self.size = static_positions(total, lm.config.max_len) if self.compile else total
         self.caches: list[KVCache] = lm.new_cache(self.size)
         with torch.no_grad():
-            self.attn = [_Attn(layer.self_attn) for layer in lm.decoder.layers]
-            self.ffn = [_FFN(layer.ffn) for layer in lm.decoder.layers]
-            self.w_head = _transposed(lm.lm_head.weight)  # (E, V)
+            rows = self.compile  # the compiled step's layout (the eager step reads it too)
+            self.attn = [_Attn(layer.self_attn, rows) for layer in lm.decoder.layers]
+            self.ffn = [_FFN(layer.ffn, rows) for layer in lm.decoder.layers]
+            self.w_head = _transposed(lm.lm_head.weight, rows)  # (E, V)
             self.b_head = None if lm.lm_head.bias is None else lm.lm_head.bias.detach()
         rotary = lm.embed.rotary
         self.rotary_dim = None if rotary is None else rotary.rotary_dim
