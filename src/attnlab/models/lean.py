@@ -197,6 +197,10 @@ class LeanDecoder:
                       "(ALiBi/T5 positions over a long context): decoding with the eager step")
             return
         self.buffers = [cache.storage() for cache in self.caches]  # (B, G, T, D) each
+        start = len(self.caches[0])
+        for k_buf, v_buf in self.buffers:  # finite where masked: -inf hides 0, never NaN
+            k_buf[:, :, start:].zero_()
+            v_buf[:, :, start:].zero_()
         self.pos = torch.tensor([len(self.caches[0])], device=ids.device)  # (1,)
         self.key_positions = torch.arange(T, device=ids.device)  # (T,)
         self.pos_table = None
