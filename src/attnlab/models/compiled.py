@@ -37,6 +37,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from .lean import rotate, run_layer
+
 #: Fewest static cache positions (shorter totals round up to it).
 MIN_POSITIONS = 64
 
@@ -117,18 +119,6 @@ def _attend_one(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
     return out.reshape(B, H, D)
 
 
-def _rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotary positions of ``x`` ``(..., D)`` with ``cos``/``sin`` ``(R,)`` (Llama layout)."""
-    R = cos.shape[-1]
-    y = x.to(cos.dtype)
-    part = y[..., :R]
-    half = R // 2
-    turned = part * cos + torch.cat((-part[..., half:], part[..., :half]), dim=-1) * sin
-    if R < y.shape[-1]:
-        turned = torch.cat((turned, y[..., R:]), dim=-1)
-    return turned.to(x.dtype)
-
-
 def _step(lm: nn.Module, lean, ids: Tensor, pos: Tensor) -> Tensor:  # noqa: ANN001
     """One token per row at position ``pos`` ``(1,)``: ``(B, 1)`` ids -> ``(B, 1, V)`` logits.
 
@@ -163,31 +153,13 @@ def _step(lm: nn.Module, lean, ids: Tensor, pos: Tensor) -> Tensor:  # noqa: ANN
             qkv = _mv(h, a.w_qkv, a.b_qkv).view(B, H + 2 * G, 1, D)
             qk, v = qkv[:, : H + G], qkv[:, H + G:]  # (B, H + G, 1, D), (B, G, 1, D)
             if cos is not None:
-                qk = _rotate(qk, cos, sin)
+                qk = rotate(qk, cos, sin)
             k_buf.index_copy_(2, pos, qk[:, H:])  # in place: (B, G, T, D)
             v_buf.index_copy_(2, pos, v)
             out = _attend_one(qk[:, :H], k_buf, v_buf, mask)  # (B, H, D)
             return _mv(out.reshape(B, 1, H * D), a.w_out, a.b_out)  # (B, 1, E)
 
-        def feed(h: Tensor, f=ffn) -> Tensor:  # noqa: ANN001
-            if f.plain:
-                return f.module(h)
-            z = _mv(h, f.w_in, f.b_in)
-            if f.gated:
-                gate, up = z.chunk(2, dim=-1)
-                z = f.act(gate) * up
-            else:
-                z = f.act(z)
-            return _mv(z, f.w_out, f.b_out)
-
-        if layer.parallel:
-            x = x + attend(layer.self_norm(x)) + feed(layer.ffn_norm(x))
-        elif layer.prenorm:
-            x = x + attend(layer.self_norm(x))
-            x = x + feed(layer.ffn_norm(x))
-        else:
-            x = layer.self_norm(x + attend(x))
-            x = layer.ffn_norm(x + feed(x))
+        x = run_layer(layer, x, attend, lambda h, f=ffn: f(h, _mv))
     norm = lm.decoder.final_norm
     if norm is not None:
         x = norm(x)

@@ -19,10 +19,14 @@ Norms, embeddings, positional biases, activations and the attention kernel are
 the layers' own modules and functions: this file holds the step's wiring and
 its weight layout, not a second copy of each layer. :func:`lean_supported` says
 when the step applies; otherwise ``generate`` keeps the plain cached forward.
+``LeanDecoder(..., compile=True)`` runs the same step under ``torch.compile``
+(the wiring in :mod:`attnlab.models.compiled`), over static caches.
 
 Shape letters: B batch, H query heads, G key/value heads, D head width,
 S positions so far, E width, V vocabulary.
 """
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -75,6 +79,48 @@ def _cat_bias(*linears: nn.Linear) -> Tensor | None:
                       else p.weight.new_zeros(p.out_features) for p in linears])
 
 
+Product = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
+
+
+def matmul(x: Tensor, wt: Tensor, b: Tensor | None) -> Tensor:
+    """``x @ wt (+ b)``: the eager step's products (MKL)."""
+    out = x @ wt
+    return out if b is None else out + b
+
+
+def run_layer(layer: nn.Module, x: Tensor, attend: Callable[[Tensor], Tensor],
+              feed: Callable[[Tensor], Tensor]) -> Tensor:
+    """One layer's residual wiring around ``attend`` and ``feed``: ``(B, 1, E)`` -> same.
+
+    Parallel (attention and feed-forward of one normed input), pre-norm or
+    post-norm, as the layer's forward wires them; the eager and the compiled
+    step both go through here.
+    """
+    if layer.parallel:
+        return x + attend(layer.self_norm(x)) + feed(layer.ffn_norm(x))
+    if layer.prenorm:
+        x = x + attend(layer.self_norm(x))
+        return x + feed(layer.ffn_norm(x))
+    x = layer.self_norm(x + attend(x))
+    return layer.ffn_norm(x + feed(x))
+
+
+def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotary positions of ``x`` ``(..., D)`` at one position, ``cos``/``sin`` ``(R,)``.
+
+    Queries and keys together, as ``RotaryEmbedding`` computes them (Llama's
+    half-split layout, the first R of D features rotated).
+    """
+    R = cos.shape[-1]
+    y = x.to(cos.dtype)
+    part = y[..., :R]
+    half = R // 2
+    turned = part * cos + torch.cat((-part[..., half:], part[..., :half]), dim=-1) * sin
+    if R < y.shape[-1]:
+        turned = torch.cat((turned, y[..., R:]), dim=-1)
+    return turned.to(x.dtype)
+
+
 class _Attn:
     """One layer's attention weights, fused and transposed for the step."""
 
@@ -108,20 +154,21 @@ class _FFN:
         self.w_out = _transposed(ffn.down_proj.weight, rows)  # (F, E)
         self.b_out = None if ffn.down_proj.bias is None else ffn.down_proj.bias.detach()
 
-    def __call__(self, x: Tensor) -> Tensor:
-        """``(B, 1, E)`` -> ``(B, 1, E)``, as the block computes it."""
+    def __call__(self, x: Tensor, product: Product | None = None) -> Tensor:
+        """``(B, 1, E)`` -> ``(B, 1, E)``, as the block computes it.
+
+        ``product(x, wt, b)`` computes each ``x @ wt + b`` (default :func:`matmul`).
+        """
         if self.plain:
             return self.module(x)
-        h = x @ self.w_in
-        if self.b_in is not None:
-            h = h + self.b_in
+        product = product or matmul
+        h = product(x, self.w_in, self.b_in)
         if self.gated:
             gate, up = h.chunk(2, dim=-1)  # (B, 1, F) each
             h = self.act(gate) * up
         else:
             h = self.act(h)
-        out = h @ self.w_out  # (B, 1, E)
-        return out if self.b_out is None else out + self.b_out
+        return product(h, self.w_out, self.b_out)  # (B, 1, E)
 
 
 class LeanDecoder:
@@ -161,7 +208,6 @@ class LeanDecoder:
             self.w_head = _transposed(lm.lm_head.weight, rows)  # (E, V)
             self.b_head = None if lm.lm_head.bias is None else lm.lm_head.bias.detach()
         rotary = lm.embed.rotary
-        self.rotary_dim = None if rotary is None else rotary.rotary_dim
         self.cos = self.sin = None
         if rotary is not None:
             w = lm.embed.tokens.weight
@@ -238,20 +284,12 @@ class LeanDecoder:
         bias = lm.embed.attention_bias(1, offset + 1, x.dtype, x.device)  # (H, 1, S) | None
         for layer, attn, ffn, cache in zip(lm.decoder.layers, self.attn, self.ffn, self.caches,
                                            strict=True):
-            if layer.parallel:
-                h = self._attend(layer.self_norm(x), attn, cache, bias, offset)
-                x = x + h + ffn(layer.ffn_norm(x))
-            elif layer.prenorm:
-                x = x + self._attend(layer.self_norm(x), attn, cache, bias, offset)
-                x = x + ffn(layer.ffn_norm(x))
-            else:
-                x = layer.self_norm(x + self._attend(x, attn, cache, bias, offset))
-                x = layer.ffn_norm(x + ffn(x))
+            x = run_layer(layer, x, lambda h, a=attn, c=cache: self._attend(h, a, c, bias, offset),
+                          ffn)
         norm = lm.decoder.final_norm
         if norm is not None:
             x = norm(x)
-        logits = x @ self.w_head  # (B, 1, V)
-        return logits if self.b_head is None else logits + self.b_head
+        return matmul(x, self.w_head, self.b_head)  # (B, 1, V)
 
     def _attend(self, h: Tensor, a: _Attn, cache: KVCache, bias: Tensor | None,
                 offset: int) -> Tensor:
@@ -263,21 +301,9 @@ class LeanDecoder:
         qkv = qkv.view(B, H + 2 * G, 1, D)  # L = 1: (B, 1, N, D) and (B, N, 1, D) agree
         qk, v = qkv[:, : H + G], qkv[:, H + G:]  # (B, H + G, 1, D), (B, G, 1, D)
         if self.cos is not None:
-            qk = self._rotate(qk, offset)
+            qk = rotate(qk, self.cos[offset], self.sin[offset])
         k, v = cache.append_unchecked(qk[:, H:], v)  # (B, G, S, D)
         out = a.module.attend(qk[:, :H], k, v, bias, causal=a.module.causal,
                               window=a.module.window)  # (B, H, 1, D)
         out = out.reshape(B, 1, H * D) @ a.w_out  # (B, 1, E)
         return out if a.b_out is None else out + a.b_out
-
-    def _rotate(self, x: Tensor, offset: int) -> Tensor:
-        """Rotary positions of queries and keys together, as ``RotaryEmbedding`` computes them."""
-        cos, sin = self.cos[offset], self.sin[offset]  # (R,)
-        R = self.rotary_dim
-        y = x.to(cos.dtype)
-        part = y[..., :R]
-        half = R // 2
-        turned = part * cos + torch.cat((-part[..., half:], part[..., :half]), dim=-1) * sin
-        if R < y.shape[-1]:
-            turned = torch.cat((turned, y[..., R:]), dim=-1)
-        return turned.to(x.dtype)
