@@ -100,6 +100,19 @@ def test_step_logits_match_the_float64_forward(models, kind: str) -> None:
             assert err <= (1e-6 if dtype == torch.float64 else 1e-5), (t, float(err))
 
 
+def test_one_compile_serves_every_cache_size() -> None:
+    kw, _ = KINDS["mqa-window-partial-parallel"]
+    torch.manual_seed(16)
+    lm = DecoderLM(ModelConfig(vocab_size=37, embed_dim=24, num_heads=4, num_layers=2,
+                               max_len=300, embed_std=1.0, **kw)).eval()
+    ids = torch.randint(0, 37, (2, 5), generator=torch.Generator().manual_seed(10))
+    before = graphs()
+    for new in (10, 100, 295, 40):  # caches of 64, 128, 300 and 64 positions
+        got = compiled(lm, ids, new)
+        assert torch.equal(got, lm.generate(ids, new, temperature=0, use_cache=False))
+    assert graphs() == before + 1
+
+
 def test_eos_stops_rows_and_the_loop(models) -> None:
     lm = models["learned"]
     ids = torch.randint(0, 37, (3, 4), generator=torch.Generator().manual_seed(5))

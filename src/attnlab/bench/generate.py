@@ -86,7 +86,7 @@ def _make(profile: str, prompt: int, new: int):  # noqa: ANN202
                       Contender("matvec floor", _matvecs(ours, new),
                                 "the weights' F.linear calls only (an upper bound)")],
                      check=check, tolerance=0.0,
-                     notes=[f"compile of the decode step (once per model and cache size): "
+                     notes=[f"compile of the decode step (once per model): "
                             f"{compile_s:.1f} s, not in the rows",
                             floor_note(ours, copy_mib=16 if profile == "tiny" else 256)])
     return make

@@ -116,7 +116,7 @@ def _setup(hf, ours, ids, new, transformers, path) -> Setup:  # noqa: ANN001
                   Contender("attnlab compiled", run_compiled,
                             "DecoderLM.generate(compile=True)",
                             TARGET if path is not None else None)]
-    notes = [f"compile of the decode step (once per model and cache size): {compile_s:.1f} s "
+    notes = [f"compile of the decode step (once per model): {compile_s:.1f} s "
              "(with the first call's tokens), not in the rows",
              floor_note(ours, copy_mib=256 if path is not None else 16)]
     if path is not None:

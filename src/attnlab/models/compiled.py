@@ -11,10 +11,11 @@ runs as one graph that inductor turns into a handful of generated loops:
   storage the prefill filled), written in place with ``index_copy_`` at a
   position *tensor*; attention runs over all T positions with the positions not
   yet written (and, with a window, those too far back) masked out. So the step
-  compiles once per model, cache size T, batch, dtype and thread count, and
-  never again while a chat goes on. T is the total rounded up to a power of two
-  (at least 64, at most the model's context), so that a conversation's turns
-  share a handful of compiled steps.
+  compiles once per model, batch, dtype and thread count, and never again
+  while a chat goes on. The T axes are compiled as a symbol, so one
+  compiled step serves every cache size; T is the total rounded up to a power of
+  two (at least 64, at most the model's context), so that a buffer's size comes
+  from a handful of values.
 * **each batch-1 product is a broadcast multiply and sum**,
   ``(x[..., None, :] * W).sum(-1)`` over the ``(N, K)`` weight rows: inductor
   generates one vectorised reduction for it, fused with what comes before and
@@ -68,15 +69,29 @@ _WARNED: list[str] = []
 def compiled_step(lm: nn.Module, key: tuple) -> Callable:
     """The compiled step of ``lm`` for ``key`` (made on first use, then reused).
 
-    Each one compiles a fresh copy of :func:`_step`'s code, so that dynamo keeps
-    its compiled graph and guards apart from other models' and sizes' (they
-    would otherwise share one code object's cache and its recompile limit).
+    ``key`` is (batch, dtype, device, threads): inductor's kernels fix their
+    thread count when they are generated. Each one compiles a fresh copy of
+    :func:`_step`'s code, so that dynamo keeps its compiled graph and guards
+    apart from other models' and keys' (they would otherwise share one code
+    object's cache and its recompile limit).
     """
     table = _COMPILED.setdefault(lm, {})
     if key not in table:
         fresh = types.FunctionType(_step.__code__.replace(), _step.__globals__, "_step")
-        table[key] = torch.compile(fresh, dynamic=False, fullgraph=True)
+        table[key] = torch.compile(fresh, fullgraph=True)
     return table[key]
+
+
+def mark_positions_dynamic(sized: list[tuple[Tensor | None, tuple[int, ...]]]) -> None:
+    """Compile the T (cache positions) axes of these tensors as a symbol, not a number.
+
+    Then one compiled step serves every cache size, and a chat whose turns grow
+    from 512 to 1024 positions does not compile again (without it dynamo
+    compiles once for the first size and once more, generalised, for the second).
+    """
+    for tensor, dims in sized:
+        if tensor is not None:
+            torch._dynamo.mark_dynamic(tensor, dims)
 
 
 def warn_once(message: str) -> None:

@@ -92,8 +92,8 @@ class DecoderLM(nn.Module):
 
         ``compile=True`` runs the lean step under ``torch.compile``
         (:mod:`attnlab.models.compiled`): several times faster per token, after
-        a one-off compile of seconds to a minute per model and cache size (kept
-        for the process's later calls); off by default because a short answer
+        a one-off compile of seconds to minutes per model (kept for the
+        process's later calls, whatever their lengths); off by default because a short answer
         does not pay it back. If compiling fails, a warning says so and the
         eager step runs (same tokens).
 

@@ -182,9 +182,10 @@ class LeanDecoder:
     With ``compile=True`` every token after the prefill runs through the same
     step compiled (:mod:`attnlab.models.compiled`): the caches are static
     buffers of :func:`~attnlab.models.compiled.static_positions` positions, and
-    the compiled step is kept per model and cache size, so the next call with
-    the same size does not compile again. Should compiling fail, a warning says
-    so once and this eager step takes over (the tokens are the same).
+    the compiled step is kept per model (and batch, dtype, thread count) for
+    every cache size, so later calls do not compile again. Should compiling
+    fail, a warning says so once and this eager step takes over (the tokens
+    are the same).
 
     Args:
         lm: A ``DecoderLM`` in eval mode for which :func:`lean_supported` holds.
@@ -230,7 +231,7 @@ class LeanDecoder:
     @torch.no_grad()
     def _prepare_static(self, ids: Tensor) -> None:
         """After the prefill: the tables the compiled step indexes, and the step itself."""
-        from .compiled import compile_available, compiled_step, warn_once
+        from .compiled import compile_available, compiled_step, mark_positions_dynamic, warn_once
 
         if not compile_available():
             warn_once("torch.compile is not available here: decoding with the eager lean step")
@@ -254,7 +255,11 @@ class LeanDecoder:
             zeros = w.new_zeros(1, T, w.shape[1])
             self.pos_table = lm.embed.positions(zeros, offset=0)[0]  # (T, E)
         self.bias_table = lm.embed.attention_bias(T, T, w.dtype, w.device)  # (H, T, T) | None
-        key = (T, ids.shape[0], w.dtype, w.device, torch.get_num_threads())
+        sized = [(self.key_positions, (0,)), (self.cos, (0,)), (self.sin, (0,)),
+                 (self.pos_table, (0,)), (self.bias_table, (1, 2)),
+                 *((buffer, (2,)) for pair in self.buffers for buffer in pair)]
+        mark_positions_dynamic(sized)
+        key = (ids.shape[0], w.dtype, w.device, torch.get_num_threads())
         self.compiled = compiled_step(lm, key)
 
     def _compiled_step(self, ids: Tensor) -> Tensor:
