@@ -61,7 +61,7 @@ def compile_available() -> bool:
     return hasattr(torch, "compile") and torch._dynamo.is_dynamo_supported()
 
 
-# model -> {(T, B, dtype, device, threads): compiled step}; weak, so a dropped model frees it
+# model -> {(B, dtype, device, threads): compiled step}; weak, so a dropped model frees it
 _COMPILED: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
 _WARNED: list[str] = []
 
