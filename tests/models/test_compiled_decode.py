@@ -204,3 +204,18 @@ def test_compile_must_be_a_bool(value: object) -> None:
         lm.generate(torch.tensor([[1, 2]]), 3, compile=value)
     with pytest.raises(TypeError, match="compile"):
         lm.stream(torch.tensor([[1, 2]]), 3, compile=value)
+
+
+def test_decode_threads_takes_the_cores_the_load_leaves_free(monkeypatch) -> None:
+    import os
+
+    from attnlab.models.generation import decode_threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    for load, want in ((0.2, 4), (1.3, 3), (2.6, 1), (9.0, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
+        assert decode_threads("auto") == (want, f"auto: 4 cores, load average {load:.1f}")
+    assert decode_threads(3) == (3, "as asked")
+    with pytest.raises(ValueError, match="threads"):
+        decode_threads(0)
