@@ -253,8 +253,9 @@ def test_run_case_single_call_cases_time_and_measure_memory_at_once():
 
 def test_generation_reports_its_matvec_floor_without_a_token_check(tiny_run):
     rows = {row["contender"]: row for row in tiny_run[0]["rows"] if row["suite"] == "generate"}
-    assert set(rows) == {"HF generate", "attnlab", "matvec floor"}
-    assert rows["attnlab"]["max_abs_diff"] == 0.0  # the same tokens as HF
+    assert set(rows) == {"HF generate", "attnlab eager", "attnlab compiled", "matvec floor"}
+    assert rows["attnlab eager"]["max_abs_diff"] == 0.0  # the same tokens as HF
+    assert rows["attnlab compiled"]["max_abs_diff"] == 0.0
     assert rows["matvec floor"]["max_abs_diff"] is None  # produces no tokens to compare
     assert rows["matvec floor"]["speedup"] is not None
 

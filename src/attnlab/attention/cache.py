@@ -100,6 +100,17 @@ class KVCache:
         self.length = end
         return self._k[..., :end, :], self._v[..., :end, :]
 
+    def storage(self) -> tuple[Tensor, Tensor]:
+        """The whole preallocated ``(B, G, capacity, D)`` key and value buffers, in place.
+
+        For the compiled decode step, which writes position ``length`` itself
+        (``index_copy_``) and then advances ``length``; positions from ``length``
+        on hold nothing meaningful.
+        """
+        if self._k is None or self._v is None:
+            raise ValueError("the cache is empty")
+        return self._k, self._v
+
     def _fits(self, k: Tensor, v: Tensor) -> bool:
         """Whether ``k``/``v`` can be appended to the storage as it is."""
         assert self._k is not None

@@ -23,7 +23,7 @@ from typing import Any
 
 from .chat_session import ChatSession, Sampling
 from .model_ref import SHORT_NAMES, load_model, resolve_model
-from .options import CliParser, float_value, int_value
+from .options import CliParser, add_decode_options, apply_decode_threads, float_value, int_value
 
 QUIT = (":quit", ":q", ":exit")
 HELP = ":attn [LAYER HEAD], :show [DIR], :reset, :quit (or Ctrl-D); Ctrl-C stops an answer"
@@ -57,6 +57,7 @@ def add_parser(subparsers: Any) -> CliParser:
                       help="seed of the sampler (answers repeat with the same seed)")
     parser.add_option("device", default="auto", metavar="NAME",
                       help="cpu, cuda, mps or auto (default: auto)")
+    add_decode_options(parser)
     return parser
 
 
@@ -66,12 +67,16 @@ def run(args: argparse.Namespace) -> int:
     if ref.kind != "gguf":
         raise ValueError(f"MODEL {args.model!r} is a {ref.kind} model; chat needs a language "
                          "model with a chat template (a .gguf file or 'smollm2')")
+    threads = apply_decode_threads(args.threads)  # before the load raises the load average
     start = time.perf_counter()
     loaded = load_model(ref, device=args.device)
-    sampling = Sampling(args.temperature, args.top_k, args.top_p, args.max_new_tokens, args.seed)
+    sampling = Sampling(args.temperature, args.top_k, args.top_p, args.max_new_tokens, args.seed,
+                        args.compile)
     session = ChatSession(loaded, sampling, args.system)
     tty = sys.stdin.isatty()
-    note = f"{loaded.name}: loaded in {time.perf_counter() - start:.1f} s"
+    note = (f"{loaded.name}: loaded in {time.perf_counter() - start:.1f} s; {threads}"
+            + ("; compiled decode step (the first answer waits for the compile)"
+               if args.compile else ""))
     print(f"{note}. Type a message and press Enter; {HELP}" if tty else note, file=sys.stderr)
     while True:
         try:

@@ -25,6 +25,7 @@ class Sampling:
     top_p: float | None = None
     max_new_tokens: int = 256
     seed: int | None = None
+    compile: bool = False  # the decode step under torch.compile
 
 
 @dataclass
@@ -135,6 +136,7 @@ class ChatSession:
         device = next(model.parameters()).device
         prompt = torch.tensor([ids], device=device)  # (1, T)
         stream = model.stream(prompt, s.max_new_tokens, temperature=s.temperature, top_k=s.top_k,
-                              top_p=s.top_p, generator=self.generator if s.temperature else None)
+                              top_p=s.top_p, generator=self.generator if s.temperature else None,
+                              compile=s.compile)
         for token in stream:  # (1,) each: the prefill once, then the lean one-token step
             yield int(token)

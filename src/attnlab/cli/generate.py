@@ -20,7 +20,14 @@ from typing import Any
 from ..training.train_config import DEVICES
 from . import show
 from .model_ref import SHORT_NAMES, load_model, resolve_model
-from .options import CliParser, choice_value, float_value, int_value
+from .options import (
+    CliParser,
+    add_decode_options,
+    apply_decode_threads,
+    choice_value,
+    float_value,
+    int_value,
+)
 
 #: New tokens for a packaged or GGUF language model when --max_new_tokens is not given.
 LM_NEW_TOKENS = 64
@@ -55,6 +62,7 @@ def add_parser(subparsers: Any) -> CliParser:
                       metavar="NAME", help=f"one of: {', '.join(DEVICES)} (default: auto)")
     parser.add_option("interactive", action="store_true",
                       help=f"a prompt loop: answer each line until end of input or {QUIT}")
+    add_decode_options(parser)  # (for a language model: smollm2, a .gguf file)
     return parser
 
 
@@ -108,14 +116,17 @@ def _run_language_model(args: argparse.Namespace) -> int:
     if ref.kind != "gguf":
         raise ValueError(f"MODEL {args.run_dir!r} is a sentence encoder: it embeds text and does "
                          "not generate (attnlab show draws its attention)")
+    threads = apply_decode_threads(args.threads)  # before the load raises the load average
     lm = load_model(ref, device=args.device)
+    print(f"note: {threads}" + ("; compiled decode step (the first answer waits for the "
+                                "compile)" if args.compile else ""), file=sys.stderr)
     device = next(lm.model.parameters()).device
     new = args.max_new_tokens or LM_NEW_TOKENS
 
     def answer(prompt: str) -> str:
         ids = torch.tensor([lm.tokenizer.encode(prompt)], device=device)  # (1, L)
         out = lm.model.generate(ids, new, temperature=args.temperature,
-                                eos_id=lm.tokenizer.eos_id)
+                                eos_id=lm.tokenizer.eos_id, compile=args.compile)
         return lm.tokenizer.decode(out[0, ids.shape[1]:].tolist(), skip_special=True)
 
     if args.prompt is not None:

@@ -93,6 +93,32 @@ def _tidy(message: str) -> str:
     return " ".join(message.split())
 
 
+def add_decode_options(parser: CliParser) -> None:
+    """``--compile`` and ``--threads``: how a language model decodes (``generate``, ``chat``)."""
+    parser.add_option("compile", action="store_true",
+                      help="decode through torch.compile: the first answer waits for a compile "
+                           "(~10 s for a toy model, 1-2 min for smollm2 on 2 cores), later "
+                           "tokens come faster")
+    parser.add_option("threads", type=_threads_value, default="auto", metavar="N",
+                      help="decode threads: a number, or auto (default: the cores the load "
+                           "average leaves free, at least 1)")
+
+
+def apply_decode_threads(value: int | str) -> str:
+    """Set torch's thread count for ``--threads`` and say what was picked, for the header."""
+    import torch
+
+    from ..models.generation import decode_threads
+
+    threads, why = decode_threads(value)
+    torch.set_num_threads(threads)
+    return f"decoding with {threads} thread{'s' * (threads > 1)} ({why})"
+
+
+def _threads_value(text: str) -> int | str:
+    return "auto" if text == "auto" else int_value("--threads")(text)
+
+
 def int_value(option: str, minimum: int | None = 1, maximum: int | None = None) -> ValueParser:
     """A parser for an int option that must be at least ``minimum`` (and at most ``maximum``).
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor, nn
 
-from .._validate import check_float
+from .._validate import check_bool, check_float
 from ..attention.cache import KVCache
 from ..config import ModelConfig
 from .embeddings import Embeddings
@@ -76,7 +76,7 @@ class DecoderLM(nn.Module):
 
     def generate(self, input_ids: Tensor, max_new_tokens: int, *, temperature: float = 1.0,
                  top_k: int | None = None, use_cache: bool = True, eos_id: int | None = None,
-                 generator=None) -> Tensor:  # noqa: ANN001
+                 generator=None, compile: bool = False) -> Tensor:  # noqa: ANN001
         """Continue ``input_ids`` ``(B, T)``; returns ``(B, T + new)`` ids.
 
         Greedy when ``temperature=0``; otherwise sampling (from the ``top_k``
@@ -90,16 +90,24 @@ class DecoderLM(nn.Module):
         the multi-head family, or while ``capture_attention`` records) keep the
         plain cached forward. Both give the tokens of ``use_cache=False``.
 
+        ``compile=True`` runs the lean step under ``torch.compile``
+        (:mod:`attnlab.models.compiled`): several times faster per token, after
+        a one-off compile of seconds to minutes per model (kept for the
+        process's later calls, whatever their lengths); off by default because a short answer
+        does not pay it back. If compiling fails, a warning says so and the
+        eager step runs (same tokens).
+
         Raises:
             ValueError: If the prompt plus ``max_new_tokens`` exceeds ``max_len``.
         """
         check_generation_args(max_new_tokens, temperature, top_k, use_cache)
+        check_bool("compile", compile)
         was_training = self.training
         self.eval()
         try:
             stream = self._stream(input_ids, max_new_tokens, use_cache=use_cache,
                                   temperature=temperature, top_k=top_k, eos_id=eos_id,
-                                  generator=generator)
+                                  generator=generator, compile=compile)
             tokens = [t[:, None] for t in stream]
             return torch.cat([input_ids, *tokens], dim=1)  # (B, T + new)
         finally:
@@ -107,23 +115,27 @@ class DecoderLM(nn.Module):
 
     def stream(self, input_ids: Tensor, max_new_tokens: int, *, temperature: float = 1.0,
                top_k: int | None = None, top_p: float | None = None, eos_id: int | None = None,
-               generator=None) -> Iterator[Tensor]:  # noqa: ANN001
+               generator=None, compile: bool = False) -> Iterator[Tensor]:  # noqa: ANN001
         """Yield the ``(B,)`` next tokens one step at a time (as :meth:`generate` picks them).
 
         The same cached, lean decode path as :meth:`generate`; the model must be
         in eval mode (``model.eval()``). Arguments are checked before the first
         token; ``top_p`` keeps the fewest most likely tokens holding that much
         probability. Stop iterating whenever you like (a chat's stop token).
+        ``compile`` as in :meth:`generate`.
         """
         check_generation_args(max_new_tokens, temperature, top_k)
+        check_bool("compile", compile)
         if top_p is not None:
             check_float("top_p", top_p, minimum=0.0, maximum=1.0, min_inclusive=False)
         return self._stream(input_ids, max_new_tokens, use_cache=True, temperature=temperature,
-                            top_k=top_k, top_p=top_p, eos_id=eos_id, generator=generator)
+                            top_k=top_k, top_p=top_p, eos_id=eos_id, generator=generator,
+                            compile=compile)
 
     def _stream(self, input_ids: Tensor, max_new_tokens: int, *, use_cache: bool,
                 temperature: float, top_k: int | None, eos_id: int | None,
-                generator, top_p: float | None = None) -> Iterator[Tensor]:  # noqa: ANN001
+                generator, top_p: float | None = None,
+                compile: bool = False) -> Iterator[Tensor]:  # noqa: ANN001
         """Check the prompt, pick the decode step, return the token stream."""
         cfg = self.config
         check_ids("input_ids", input_ids, cfg.vocab_size, cfg.max_len)
@@ -136,7 +148,7 @@ class DecoderLM(nn.Module):
         if not use_cache:
             step, cache = (lambda ids, c: self(ids)), None
         elif input_ids.shape[0] > 0 and not self.training and lean_supported(self):
-            step = LeanDecoder(self, total)
+            step = LeanDecoder(self, total, compile=compile)
             cache = step.caches
         else:
             cache = self.new_cache(total)

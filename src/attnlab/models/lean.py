@@ -19,10 +19,14 @@ Norms, embeddings, positional biases, activations and the attention kernel are
 the layers' own modules and functions: this file holds the step's wiring and
 its weight layout, not a second copy of each layer. :func:`lean_supported` says
 when the step applies; otherwise ``generate`` keeps the plain cached forward.
+``LeanDecoder(..., compile=True)`` runs the same step under ``torch.compile``
+(the wiring in :mod:`attnlab.models.compiled`), over static caches.
 
 Shape letters: B batch, H query heads, G key/value heads, D head width,
 S positions so far, E width, V vocabulary.
 """
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -30,6 +34,9 @@ from torch import Tensor, nn
 from ..attention.cache import KVCache
 from ..attention.multihead import MultiHeadAttention
 from ..blocks.feedforward import ACTIVATIONS, MLP, SwiGLU
+
+#: Most entries of the (H, T, T) score-bias table a compiled step precomputes (ALiBi, T5).
+MAX_BIAS_TABLE = 2**25
 
 
 def lean_supported(lm: nn.Module) -> bool:
@@ -54,9 +61,15 @@ def lean_supported(lm: nn.Module) -> bool:
     return True
 
 
-def _transposed(w: Tensor) -> Tensor:
-    """``w`` ``(N, K)`` as contiguous ``(K, N)``: ``x @ that`` equals ``F.linear(x, w)``."""
-    return w.detach().t().contiguous()
+def _transposed(w: Tensor, rows: bool = False) -> Tensor:
+    """``w`` ``(N, K)`` as a fresh ``(K, N)``: ``x @ that`` equals ``F.linear(x, w)``.
+
+    Contiguous ``(K, N)`` for the eager step (MKL's fastest layout for ``x @ Wᵀ``);
+    with ``rows``, the transposed view of a contiguous ``(N, K)`` copy, the layout
+    the compiled step's generated products read fastest (each output a dot
+    product along a contiguous row).
+    """
+    return w.detach().clone().t() if rows else w.detach().t().contiguous()
 
 
 def _cat_bias(*linears: nn.Linear) -> Tensor | None:
@@ -66,16 +79,58 @@ def _cat_bias(*linears: nn.Linear) -> Tensor | None:
                       else p.weight.new_zeros(p.out_features) for p in linears])
 
 
+Product = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
+
+
+def matmul(x: Tensor, wt: Tensor, b: Tensor | None) -> Tensor:
+    """``x @ wt (+ b)``: the eager step's products (MKL)."""
+    out = x @ wt
+    return out if b is None else out + b
+
+
+def run_layer(layer: nn.Module, x: Tensor, attend: Callable[[Tensor], Tensor],
+              feed: Callable[[Tensor], Tensor]) -> Tensor:
+    """One layer's residual wiring around ``attend`` and ``feed``: ``(B, 1, E)`` -> same.
+
+    Parallel (attention and feed-forward of one normed input), pre-norm or
+    post-norm, as the layer's forward wires them; the eager and the compiled
+    step both go through here.
+    """
+    if layer.parallel:
+        return x + attend(layer.self_norm(x)) + feed(layer.ffn_norm(x))
+    if layer.prenorm:
+        x = x + attend(layer.self_norm(x))
+        return x + feed(layer.ffn_norm(x))
+    x = layer.self_norm(x + attend(x))
+    return layer.ffn_norm(x + feed(x))
+
+
+def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotary positions of ``x`` ``(..., D)`` at one position, ``cos``/``sin`` ``(R,)``.
+
+    Queries and keys together, as ``RotaryEmbedding`` computes them (Llama's
+    half-split layout, the first R of D features rotated).
+    """
+    R = cos.shape[-1]
+    y = x.to(cos.dtype)
+    part = y[..., :R]
+    half = R // 2
+    turned = part * cos + torch.cat((-part[..., half:], part[..., :half]), dim=-1) * sin
+    if R < y.shape[-1]:
+        turned = torch.cat((turned, y[..., R:]), dim=-1)
+    return turned.to(x.dtype)
+
+
 class _Attn:
     """One layer's attention weights, fused and transposed for the step."""
 
-    def __init__(self, attn: MultiHeadAttention) -> None:
+    def __init__(self, attn: MultiHeadAttention, rows: bool = False) -> None:
         self.module = attn
         self.H, self.G, self.D = attn.num_heads, attn.num_kv_heads, attn.head_dim
         projs = (attn.q_proj, attn.k_proj, attn.v_proj)
-        self.w_qkv = _transposed(torch.cat([p.weight for p in projs]))  # (E, (H + 2G) D)
+        self.w_qkv = _transposed(torch.cat([p.weight for p in projs]), rows)  # (E, (H + 2G) D)
         self.b_qkv = _cat_bias(*projs)  # ((H + 2G) D,) | None
-        self.w_out = _transposed(attn.out_proj.weight)  # (H D, E)
+        self.w_out = _transposed(attn.out_proj.weight, rows)  # (H D, E)
         self.b_out = None if attn.out_proj.bias is None else attn.out_proj.bias.detach()
 
 
@@ -86,7 +141,7 @@ class _FFN:
     activations; any other block is called as it is.
     """
 
-    def __init__(self, ffn: nn.Module) -> None:
+    def __init__(self, ffn: nn.Module, rows: bool = False) -> None:
         self.module = ffn
         self.gated = isinstance(ffn, SwiGLU)
         self.plain = not self.gated and type(ffn) is not MLP
@@ -94,25 +149,26 @@ class _FFN:
             return
         ins = (ffn.gate_proj, ffn.up_proj) if self.gated else (ffn.up_proj,)
         self.act = ACTIVATIONS[ffn.gate_activation if self.gated else ffn.activation]
-        self.w_in = _transposed(torch.cat([p.weight for p in ins]))  # (E, F) or (E, 2F)
+        self.w_in = _transposed(torch.cat([p.weight for p in ins]), rows)  # (E, F) or (E, 2F)
         self.b_in = _cat_bias(*ins)
-        self.w_out = _transposed(ffn.down_proj.weight)  # (F, E)
+        self.w_out = _transposed(ffn.down_proj.weight, rows)  # (F, E)
         self.b_out = None if ffn.down_proj.bias is None else ffn.down_proj.bias.detach()
 
-    def __call__(self, x: Tensor) -> Tensor:
-        """``(B, 1, E)`` -> ``(B, 1, E)``, as the block computes it."""
+    def __call__(self, x: Tensor, product: Product | None = None) -> Tensor:
+        """``(B, 1, E)`` -> ``(B, 1, E)``, as the block computes it.
+
+        ``product(x, wt, b)`` computes each ``x @ wt + b`` (default :func:`matmul`).
+        """
         if self.plain:
             return self.module(x)
-        h = x @ self.w_in
-        if self.b_in is not None:
-            h = h + self.b_in
+        product = product or matmul
+        h = product(x, self.w_in, self.b_in)
         if self.gated:
             gate, up = h.chunk(2, dim=-1)  # (B, 1, F) each
             h = self.act(gate) * up
         else:
             h = self.act(h)
-        out = h @ self.w_out  # (B, 1, E)
-        return out if self.b_out is None else out + self.b_out
+        return product(h, self.w_out, self.b_out)  # (B, 1, E)
 
 
 class LeanDecoder:
@@ -123,33 +179,106 @@ class LeanDecoder:
     Call it as the decode loop's ``step(ids, cache)``: the first call (empty
     caches) is the prefill, every later one feeds ``(B, 1)`` new tokens.
 
+    With ``compile=True`` every token after the prefill runs through the same
+    step compiled (:mod:`attnlab.models.compiled`): the caches are static
+    buffers of :func:`~attnlab.models.compiled.static_positions` positions, and
+    the compiled step is kept per model (and batch, dtype, thread count) for
+    every cache size, so later calls do not compile again. Should compiling
+    fail, a warning says so once and this eager step takes over (the tokens
+    are the same).
+
     Args:
         lm: A ``DecoderLM`` in eval mode for which :func:`lean_supported` holds.
         total: Prompt length + new tokens (the caches' size).
+        compile: Run the steps after the prefill through ``torch.compile``.
     """
 
-    def __init__(self, lm: nn.Module, total: int) -> None:
+    def __init__(self, lm: nn.Module, total: int, *, compile: bool = False) -> None:
+        from .compiled import static_positions
+
         self.lm = lm
-        self.caches: list[KVCache] = lm.new_cache(total)
+        windows = {layer.self_attn.window for layer in lm.decoder.layers}
+        self.window = next(iter(windows)) if len(windows) == 1 else None
+        self.compile = compile and len(windows) == 1
+        self.size = static_positions(total, lm.config.max_len) if self.compile else total
+        self.caches: list[KVCache] = lm.new_cache(self.size)
         with torch.no_grad():
-            self.attn = [_Attn(layer.self_attn) for layer in lm.decoder.layers]
-            self.ffn = [_FFN(layer.ffn) for layer in lm.decoder.layers]
-            self.w_head = _transposed(lm.lm_head.weight)  # (E, V)
+            rows = self.compile  # the compiled step's layout (the eager step reads it too)
+            self.attn = [_Attn(layer.self_attn, rows) for layer in lm.decoder.layers]
+            self.ffn = [_FFN(layer.ffn, rows) for layer in lm.decoder.layers]
+            self.w_head = _transposed(lm.lm_head.weight, rows)  # (E, V)
             self.b_head = None if lm.lm_head.bias is None else lm.lm_head.bias.detach()
         rotary = lm.embed.rotary
-        self.rotary_dim = None if rotary is None else rotary.rotary_dim
         self.cos = self.sin = None
         if rotary is not None:
             w = lm.embed.tokens.weight
             compute = torch.float64 if w.dtype == torch.float64 else torch.float32
-            cos, sin = rotary._cached(total, w.device, compute)  # (>= total, R)
-            self.cos, self.sin = cos[:total], sin[:total]
+            cos, sin = rotary._cached(self.size, w.device, compute)  # (>= size, R)
+            self.cos, self.sin = cos[: self.size], sin[: self.size]
+        self.compiled = None  # the compiled step, once the prefill ran (compile=True)
 
     def __call__(self, ids: Tensor, cache: object = None) -> Tensor:
         """``(B, L)`` ids -> ``(B, L, V)`` logits (L = 1 after the prefill)."""
         if len(self.caches[0]) == 0:
-            return self.lm(ids, cache=self.caches)  # the prompt: checked once, here
+            logits = self.lm(ids, cache=self.caches)  # the prompt: checked once, here
+            if self.compile:
+                self._prepare_static(ids)
+            return logits
+        if self.compiled is not None:
+            return self._compiled_step(ids)
         return self.step(ids)
+
+    @torch.no_grad()
+    def _prepare_static(self, ids: Tensor) -> None:
+        """After the prefill: the tables the compiled step indexes, and the step itself."""
+        from .compiled import compile_available, compiled_step, mark_positions_dynamic, warn_once
+
+        if not compile_available():
+            warn_once("torch.compile is not available here: decoding with the eager lean step")
+            return
+        lm, T = self.lm, self.size
+        w = lm.embed.tokens.weight
+        bias_elements = 0 if lm.embed.score_bias is None else self.attn[0].H * T * T
+        if bias_elements > MAX_BIAS_TABLE:
+            warn_once(f"the compiled step would need a {bias_elements:,}-entry score-bias table "
+                      "(ALiBi/T5 positions over a long context): decoding with the eager step")
+            return
+        self.buffers = [cache.storage() for cache in self.caches]  # (B, G, T, D) each
+        start = len(self.caches[0])
+        for k_buf, v_buf in self.buffers:  # finite where masked: -inf hides 0, never NaN
+            k_buf[:, :, start:].zero_()
+            v_buf[:, :, start:].zero_()
+        self.pos = torch.tensor([len(self.caches[0])], device=ids.device)  # (1,)
+        self.key_positions = torch.arange(T, device=ids.device)  # (T,)
+        self.pos_table = None
+        if lm.embed.positions is not None:  # what the absolute positions add, per position
+            zeros = w.new_zeros(1, T, w.shape[1])
+            self.pos_table = lm.embed.positions(zeros, offset=0)[0]  # (T, E)
+        self.bias_table = lm.embed.attention_bias(T, T, w.dtype, w.device)  # (H, T, T) | None
+        sized = [(self.key_positions, (0,)), (self.cos, (0,)), (self.sin, (0,)),
+                 (self.pos_table, (0,)), (self.bias_table, (1, 2)),
+                 *((buffer, (2,)) for pair in self.buffers for buffer in pair)]
+        mark_positions_dynamic(sized)
+        key = (ids.shape[0], w.dtype, w.device, torch.get_num_threads())
+        self.compiled = compiled_step(lm, key)
+
+    def _compiled_step(self, ids: Tensor) -> Tensor:
+        """One token through the compiled step; the eager step if compiling fails."""
+        from .compiled import warn_once
+
+        try:
+            with torch.no_grad():
+                logits = self.compiled(self.lm, self, ids, self.pos)  # (B, 1, V)
+        except Exception as error:  # noqa: BLE001 (any failure: the eager step is exact)
+            warn_once(f"torch.compile of the decode step failed ({type(error).__name__}: "
+                      f"{str(error).splitlines()[0] if str(error) else ''}); decoding with "
+                      "the eager lean step")
+            self.compiled = None
+            return self.step(ids)
+        self.pos += 1
+        for cache in self.caches:
+            cache.length += 1
+        return logits
 
     @torch.no_grad()
     def step(self, ids: Tensor) -> Tensor:
@@ -160,20 +289,12 @@ class LeanDecoder:
         bias = lm.embed.attention_bias(1, offset + 1, x.dtype, x.device)  # (H, 1, S) | None
         for layer, attn, ffn, cache in zip(lm.decoder.layers, self.attn, self.ffn, self.caches,
                                            strict=True):
-            if layer.parallel:
-                h = self._attend(layer.self_norm(x), attn, cache, bias, offset)
-                x = x + h + ffn(layer.ffn_norm(x))
-            elif layer.prenorm:
-                x = x + self._attend(layer.self_norm(x), attn, cache, bias, offset)
-                x = x + ffn(layer.ffn_norm(x))
-            else:
-                x = layer.self_norm(x + self._attend(x, attn, cache, bias, offset))
-                x = layer.ffn_norm(x + ffn(x))
+            x = run_layer(layer, x, lambda h, a=attn, c=cache: self._attend(h, a, c, bias, offset),
+                          ffn)
         norm = lm.decoder.final_norm
         if norm is not None:
             x = norm(x)
-        logits = x @ self.w_head  # (B, 1, V)
-        return logits if self.b_head is None else logits + self.b_head
+        return matmul(x, self.w_head, self.b_head)  # (B, 1, V)
 
     def _attend(self, h: Tensor, a: _Attn, cache: KVCache, bias: Tensor | None,
                 offset: int) -> Tensor:
@@ -185,21 +306,9 @@ class LeanDecoder:
         qkv = qkv.view(B, H + 2 * G, 1, D)  # L = 1: (B, 1, N, D) and (B, N, 1, D) agree
         qk, v = qkv[:, : H + G], qkv[:, H + G:]  # (B, H + G, 1, D), (B, G, 1, D)
         if self.cos is not None:
-            qk = self._rotate(qk, offset)
+            qk = rotate(qk, self.cos[offset], self.sin[offset])
         k, v = cache.append_unchecked(qk[:, H:], v)  # (B, G, S, D)
         out = a.module.attend(qk[:, :H], k, v, bias, causal=a.module.causal,
                               window=a.module.window)  # (B, H, 1, D)
         out = out.reshape(B, 1, H * D) @ a.w_out  # (B, 1, E)
         return out if a.b_out is None else out + a.b_out
-
-    def _rotate(self, x: Tensor, offset: int) -> Tensor:
-        """Rotary positions of queries and keys together, as ``RotaryEmbedding`` computes them."""
-        cos, sin = self.cos[offset], self.sin[offset]  # (R,)
-        R = self.rotary_dim
-        y = x.to(cos.dtype)
-        part = y[..., :R]
-        half = R // 2
-        turned = part * cos + torch.cat((-part[..., half:], part[..., :half]), dim=-1) * sin
-        if R < y.shape[-1]:
-            turned = torch.cat((turned, y[..., R:]), dim=-1)
-        return turned.to(x.dtype)
