@@ -155,23 +155,3 @@ def test_the_weight_cache_gives_the_same_model(ours, tmp_path, monkeypatch):
         assert all(torch.equal(state[k], expected[k]) for k in expected)
     assert hit.model.lm_head.weight is hit.model.embed.tokens.weight
     assert entry.stat().st_size > 500e6  # float32: 134.5 M weights, the tied head once
-
-
-def test_kept_blocks_repack_to_the_file_bit_for_bit():
-    from attnlab.interop.gguf_file import read_gguf
-    from attnlab.interop.gguf_qlinear import BlockLinear
-
-    file = read_gguf(PATH)
-    blocks = [t for t in file.tensors.values() if t.kind in ("Q4_1", "Q8_0")]
-    assert len(blocks) == 30 * 7 + 1  # every projection (Q4_1) and the embedding (Q8_0)
-    for stored in blocks:
-        assert BlockLinear.from_stored(stored).to_bytes().tobytes() == stored.data.tobytes()
-
-
-def test_keep_quantized_decodes_the_same_tokens(ours):
-    kept = load_gguf(PATH, cache=False, keep_quantized=True)
-    ids = ours.encode_chat([{"role": "user", "content": "What is the capital of France?"}])
-    with torch.no_grad():
-        assert torch.equal(kept.model(ids), ours.model(ids))  # the prompt: dense weights
-        assert torch.equal(kept.model.generate(ids, 12, temperature=0),
-                           ours.model.generate(ids, 12, temperature=0))

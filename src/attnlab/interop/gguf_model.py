@@ -33,7 +33,6 @@ from ..config import ModelConfig
 from ..models.decoder import DecoderLM
 from . import gguf_cache
 from .gguf_file import GGUFFile, read_gguf
-from .gguf_qlinear import keep_blocks
 from .gguf_quants import dequantize
 from .gguf_text import ChatTemplate, GGUFTokenizer, build_tokenizer, chat_template
 from .state_dict import copy_weights
@@ -95,7 +94,7 @@ class GGUFModel:
 
 
 def load_gguf(path: str | Path, dtype: torch.dtype = torch.float32, *,
-              cache: bool | None = None, keep_quantized: bool = False) -> GGUFModel:
+              cache: bool | None = None) -> GGUFModel:
     """Load a Llama-family GGUF file as an attnlab model with its tokenizer and chat template.
 
     Everything is checked before any tensor is decoded: the file (magic,
@@ -110,9 +109,6 @@ def load_gguf(path: str | Path, dtype: torch.dtype = torch.float32, *,
         cache: Use the weight cache (read and write it). None: yes unless
             ``$ATTNLAB_NO_CACHE`` is set. An unusable entry or a folder that
             cannot be written is a :class:`~.gguf_cache.GGUFCacheWarning`.
-        keep_quantized: Keep the projections stored as Q4_1 or Q8_0 in their
-            blocks (:mod:`.gguf_qlinear`): a compiled block product per token,
-            the same weights, ~5x fewer bytes read. float32 only.
 
     Returns:
         A :class:`GGUFModel`.
@@ -127,11 +123,6 @@ def load_gguf(path: str | Path, dtype: torch.dtype = torch.float32, *,
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     if cache is not None and not isinstance(cache, bool):
         raise TypeError(f"cache must be True, False or None, got {cache!r}")
-    if not isinstance(keep_quantized, bool):
-        raise TypeError(f"keep_quantized must be True or False, got {keep_quantized!r}")
-    if keep_quantized and dtype != torch.float32:
-        raise ValueError(f"keep_quantized=True computes in float32; dtype must be "
-                         f"torch.float32, got {dtype}")
     path = Path(path)
     use_cache = gguf_cache.cache_enabled() if cache is None else cache
     key = gguf_cache.content_key(path) if use_cache and path.is_file() else None
@@ -153,29 +144,11 @@ def load_gguf(path: str | Path, dtype: torch.dtype = torch.float32, *,
     table = TABLE if config.tie_embeddings else [*TABLE, ("lm_head.weight", "output.weight")]
     copy_weights(model, weights, table)
     model = model.to(dtype).eval()
-    if keep_quantized:
-        _keep_blocks(model, file if hit is None else read_gguf(path), config)
     metadata = {k: v for k, v in file.metadata.items()
                 if k not in ("tokenizer.ggml.tokens", "tokenizer.ggml.merges",
                              "tokenizer.ggml.token_type", "tokenizer.ggml.scores")}
     name = file.path.stem
     return GGUFModel(model, tokenizer, template, str(name), file.path, metadata)
-
-
-def _keep_blocks(model: DecoderLM, file: GGUFFile, config: ModelConfig) -> None:
-    """Swap the model's Q4_1/Q8_0 projections (and head) for :class:`BlockLinear` s."""
-    layer_table = [(attn, key) for attn, key in TABLE[1:8]]  # the seven projections
-    q_rows = unpermute(torch.arange(config.num_heads * config.head_dim), config.num_heads)
-    kv = config.num_kv_heads or config.num_heads
-    k_rows = unpermute(torch.arange(kv * config.head_dim), kv)
-    table = []
-    for i in range(config.num_layers):
-        for target, name in layer_table:
-            rows = q_rows if "attn_q" in name else k_rows if "attn_k" in name else None
-            table.append((target.format(i=i).removesuffix(".weight"), name.format(i=i), rows))
-    head = "token_embd.weight" if config.tie_embeddings else "output.weight"
-    table.append(("lm_head", head, None))
-    keep_blocks(model, file.tensors, table)
 
 
 def _empty_model(config: ModelConfig) -> DecoderLM:

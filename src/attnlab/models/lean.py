@@ -62,14 +62,17 @@ def lean_supported(lm: nn.Module) -> bool:
 
 
 def _transposed(w: Tensor, rows: bool = False) -> Tensor:
-    """``w`` ``(N, K)`` as a fresh ``(K, N)``: ``x @ that`` equals ``F.linear(x, w)``.
+    """``w`` ``(N, K)`` as a ``(K, N)``: ``x @ that`` equals ``F.linear(x, w)``.
 
     Contiguous ``(K, N)`` for the eager step (MKL's fastest layout for ``x @ Wᵀ``);
-    with ``rows``, the transposed view of a contiguous ``(N, K)`` copy, the layout
+    with ``rows``, the transposed view of a contiguous ``(N, K)`` tensor, the layout
     the compiled step's generated products read fastest (each output a dot
-    product along a contiguous row).
+    product along a contiguous row): a view of ``w`` itself when it is contiguous
+    (no copy, so a call does not re-lay the weights out), else a contiguous copy.
     """
-    return w.detach().clone().t() if rows else w.detach().t().contiguous()
+    if rows:
+        return (w.detach() if w.is_contiguous() else w.detach().contiguous()).t()
+    return w.detach().t().contiguous()
 
 
 def _cat_bias(*linears: nn.Linear) -> Tensor | None:
