@@ -22,12 +22,11 @@ tokens; the memory floor is a note too. Measured figures: docs/benchmarks.md, ge
 """
 
 import importlib.util
-import time
 
 import torch
 
 from .harness import Case, Contender, Setup
-from .smollm2 import differing_tokens, floor_note
+from .smollm2 import attnlab_runs, floor_note
 from .train import gpt2_shape, hf_gpt2
 
 DESCRIPTION = ("greedy cached generation tokens/s: HF generate vs attnlab (eager and compiled), "
@@ -61,22 +60,7 @@ def _make(profile: str, prompt: int, new: int):  # noqa: ANN202
                                min_new_tokens=new, do_sample=False, use_cache=True,
                                pad_token_id=0)
 
-        @torch.inference_mode()
-        def run_eager() -> torch.Tensor:
-            return ours.generate(ids, new, temperature=0.0)
-
-        @torch.inference_mode()
-        def run_compiled() -> torch.Tensor:
-            return ours.generate(ids, new, temperature=0.0, compile=True)
-
-        start = time.perf_counter()
-        run_compiled()  # compiles the step once (kept for the timed calls)
-        compile_s = time.perf_counter() - start
-
-        def check() -> dict[str, float]:
-            want = run_hf()
-            return {name: differing_tokens(want, run()) for name, run in
-                    (("attnlab eager", run_eager), ("attnlab compiled", run_compiled))}
+        run_eager, run_compiled, compile_s, check = attnlab_runs(ours, ids, new, run_hf)
 
         target = TARGET if profile != "tiny" else None
         return Setup([Contender("HF generate", run_hf, "DynamicCache, SDPA"),

@@ -94,23 +94,7 @@ def _setup(hf, ours, ids, new, transformers, path) -> Setup:  # noqa: ANN001
     def run_hf() -> torch.Tensor:
         return hf.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config)
 
-    @torch.inference_mode()
-    def run_eager() -> torch.Tensor:
-        return ours.generate(ids, new, temperature=0.0)
-
-    @torch.inference_mode()
-    def run_compiled() -> torch.Tensor:
-        return ours.generate(ids, new, temperature=0.0, compile=True)
-
-    start = time.perf_counter()
-    run_compiled()  # compiles the step once (kept for the timed calls)
-    compile_s = time.perf_counter() - start
-
-    def check() -> dict[str, float]:
-        want = run_hf()
-        return {name: differing_tokens(want, run()) for name, run in
-                (("attnlab eager", run_eager), ("attnlab compiled", run_compiled))}
-
+    run_eager, run_compiled, compile_s, check = attnlab_runs(ours, ids, new, run_hf)
     contenders = [Contender("HF generate", run_hf, "transformers, same weights"),
                   Contender("attnlab eager", run_eager, "DecoderLM.generate: lean eager step"),
                   Contender("attnlab compiled", run_compiled,
@@ -127,6 +111,33 @@ def _setup(hf, ours, ids, new, transformers, path) -> Setup:  # noqa: ANN001
         else:
             contenders.append(llama)
     return Setup(contenders, check=check, tolerance=0.0, notes=notes)
+
+
+def attnlab_runs(ours, ids: torch.Tensor, new: int, reference):  # noqa: ANN001, ANN201
+    """Attnlab's greedy runs (eager, compiled), the compile time, and the same-tokens check.
+
+    The compiled step is compiled here, once (its first call), and kept for the
+    timed calls. ``check()`` counts each run's tokens that differ from
+    ``reference()``'s (the peer's).
+    """
+    @torch.inference_mode()
+    def run_eager() -> torch.Tensor:
+        return ours.generate(ids, new, temperature=0.0)
+
+    @torch.inference_mode()
+    def run_compiled() -> torch.Tensor:
+        return ours.generate(ids, new, temperature=0.0, compile=True)
+
+    start = time.perf_counter()
+    run_compiled()
+    compile_s = time.perf_counter() - start
+
+    def check() -> dict[str, float]:
+        want = reference()
+        return {name: differing_tokens(want, run()) for name, run in
+                (("attnlab eager", run_eager), ("attnlab compiled", run_compiled))}
+
+    return run_eager, run_compiled, compile_s, check
 
 
 def differing_tokens(a: torch.Tensor, b: torch.Tensor) -> float:
