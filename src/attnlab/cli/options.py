@@ -97,7 +97,7 @@ def add_decode_options(parser: CliParser) -> None:
     """``--compile`` and ``--threads``: how a language model decodes (``generate``, ``chat``)."""
     parser.add_option("compile", action="store_true",
                       help="decode through torch.compile: the first answer waits for a compile "
-                           "(~10 s for a toy model, 1-2 min for smollm2 on 2 cores), later "
+                           "(~10 s for a toy model, 15-45 s for smollm2 on 2 idle cores), later "
                            "tokens come faster")
     parser.add_option("threads", type=_threads_value, default="auto", metavar="N",
                       help="decode threads: a number, or auto (default: the cores the load "
