@@ -83,9 +83,7 @@ def _make(shape: dict[str, int], B: int, T: int, profile: str):  # noqa: ANN202
             return Setup([], notes=["transformers not installed: skipped"])
         from ..interop import from_hf
 
-        hf = hf_gpt2(shape).train()
-        ours = from_hf(hf).train()
-        ids = _ids(shape, B, T)
+        hf, ours, ids = _pair(shape, B, T)
         notes = ["dropout 0 in both"]
 
         def hf_loss() -> torch.Tensor:
@@ -123,11 +121,7 @@ def _make_bf16(shape: dict[str, int], B: int, T: int):  # noqa: ANN202
     def make() -> Setup:
         if importlib.util.find_spec("transformers") is None:
             return Setup([], notes=["transformers not installed: skipped"])
-        from ..interop import from_hf
-
-        hf = hf_gpt2(shape).train()
-        ours = from_hf(hf).train()
-        ids = _ids(shape, B, T)
+        hf, ours, ids = _pair(shape, B, T)
 
         def autocast(loss_fn):  # noqa: ANN001, ANN202
             def run() -> torch.Tensor:
@@ -172,6 +166,14 @@ def _make_x(shape: dict[str, int], B: int, T: int, profile: str):  # noqa: ANN20
                      notes=["different random weights (x-transformers cannot load GPT-2's): "
                             "same matmul shapes, no accuracy check"])
     return make
+
+
+def _pair(shape: dict[str, int], B: int, T: int) -> tuple[nn.Module, nn.Module, torch.Tensor]:
+    """A random HF GPT-2 and attnlab's copy of it (``from_hf``), in train mode, and the batch."""
+    from ..interop import from_hf
+
+    hf = hf_gpt2(shape).train()
+    return hf, from_hf(hf).train(), _ids(shape, B, T)
 
 
 def _ids(shape: dict[str, int], B: int, T: int) -> torch.Tensor:
