@@ -30,10 +30,12 @@ Shape letters: B batch, H query heads, G key/value heads, D head width,
 T static cache positions, E width, V vocabulary.
 """
 
+import logging
 import types
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -92,6 +94,25 @@ def mark_positions_dynamic(sized: list[tuple[Tensor | None, tuple[int, ...]]]) -
     for tensor, dims in sized:
         if tensor is not None:
             torch._dynamo.mark_dynamic(tensor, dims)
+
+
+#: Loggers that inductor's first compile writes to stderr (e.g. "No CUDA runtime is found"
+#: from a CPU-only machine's C++ build): in a chat that line lands inside the answer.
+QUIET_DURING_COMPILE = ("torch.utils.cpp_extension",)
+
+
+@contextmanager
+def quiet_compile() -> Iterator[None]:
+    """Silence the compile's own warnings (:data:`QUIET_DURING_COMPILE`) for the block."""
+    loggers = [logging.getLogger(name) for name in QUIET_DURING_COMPILE]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def warn_once(message: str) -> None:

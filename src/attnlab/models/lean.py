@@ -27,6 +27,7 @@ S positions so far, E width, V vocabulary.
 """
 
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import torch
 from torch import Tensor, nn
@@ -219,6 +220,7 @@ class LeanDecoder:
             cos, sin = rotary._cached(self.size, w.device, compute)  # (>= size, R)
             self.cos, self.sin = cos[: self.size], sin[: self.size]
         self.compiled = None  # the compiled step, once the prefill ran (compile=True)
+        self._first_step = True
 
     def __call__(self, ids: Tensor, cache: object = None) -> Tensor:
         """``(B, L)`` ids -> ``(B, L, V)`` logits (L = 1 after the prefill)."""
@@ -267,11 +269,13 @@ class LeanDecoder:
 
     def _compiled_step(self, ids: Tensor) -> Tensor:
         """One token through the compiled step; the eager step if compiling fails."""
-        from .compiled import warn_once
+        from .compiled import quiet_compile, warn_once
 
         try:
-            with torch.no_grad():
+            # the first step of a call is where a compile happens (quieted: see quiet_compile)
+            with torch.no_grad(), quiet_compile() if self._first_step else nullcontext():
                 logits = self.compiled(self.lm, self, ids, self.pos)  # (B, 1, V)
+            self._first_step = False
         except Exception as error:  # noqa: BLE001 (any failure: the eager step is exact)
             warn_once(f"torch.compile of the decode step failed ({type(error).__name__}: "
                       f"{str(error).splitlines()[0] if str(error) else ''}); decoding with "
