@@ -40,7 +40,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from .lean import rotate, run_layer
+from .lean import joint, rotate, run_layer
 
 #: Fewest static cache positions (shorter totals round up to it).
 MIN_POSITIONS = 64
@@ -186,7 +186,7 @@ def _step(lm: nn.Module, lean, ids: Tensor, pos: Tensor) -> Tensor:  # noqa: ANN
                                                 lean.buffers, strict=True):
         def attend(h: Tensor, a=attn, k_buf=k_buf, v_buf=v_buf) -> Tensor:  # noqa: ANN001
             B, H, G, D = h.shape[0], a.H, a.G, a.D
-            qkv = _mv(h, a.w_qkv, a.b_qkv).view(B, H + 2 * G, 1, D)
+            qkv = joint(h, a.qkv, _mv).view(B, H + 2 * G, 1, D)
             qk, v = qkv[:, : H + G], qkv[:, H + G:]  # (B, H + G, 1, D), (B, G, 1, D)
             if cos is not None:
                 qk = rotate(qk, cos, sin)
