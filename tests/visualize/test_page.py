@@ -2,7 +2,6 @@ import io
 import json
 import os
 import re
-import shutil
 
 import numpy as np
 import pytest
@@ -99,24 +98,6 @@ def test_batch_index_out_of_range():
 
 
 # --- the page in a real browser --------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = shutil.which("chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:  # pragma: no cover - depends on the environment
-        sync_playwright = None
-    if executable is None or sync_playwright is None:
-        missing = "chromium (run .ci/install-browser)" if executable is None else "playwright"
-        if os.environ.get("CI"):
-            pytest.fail(f"{missing} is required for the browser tests when CI is set")
-        pytest.skip(f"{missing} not found: browser tests skipped (they fail when CI is set)")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=executable, headless=True)
-        yield instance
-        instance.close()
-
 
 @pytest.fixture(scope="module")
 def page_file(tmp_path_factory):
