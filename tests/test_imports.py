@@ -84,7 +84,7 @@ def test_an_import_cycle_would_be_caught(tmp_path, monkeypatch):
 #: attnlab's layers, lowest first: a module may import only from its own layer's
 #: package or from a lower layer (see the package docstring of ``attnlab``).
 LAYERS = [
-    {"_validate", "_io", "registry", "__version__"},
+    {"_validate", "_io", "_openmp", "registry", "__version__"},
     {"functional", "positional", "tasks"},
     {"attention"},
     {"blocks"},

@@ -12,7 +12,7 @@ D head width, F feed-forward width, V vocabulary; ``*`` any leading dims.
 A module that needs another letter says so in its own docstring.
 
 The parts, lowest first; each imports only from lower ones (a test checks it):
-``_validate``/``_io``/``registry``; ``functional``, ``positional``, ``tasks``;
+``_validate``/``_io``/``_openmp``/``registry``; ``functional``, ``positional``, ``tasks``;
 ``attention``; ``blocks``; ``config``; ``models``, ``visualize``; ``interop``,
 ``explanation``, ``training``; ``bench``, ``compat``; ``cli``.
 """

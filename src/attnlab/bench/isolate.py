@@ -27,10 +27,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, fields
 
+from .._openmp import user_environment
+
 CONDITIONS = {"alone": "nothing else started", "busy": "another process busy on a core"}
-#: Set by the ``attnlab`` command (attnlab.cli.main) to the names of the OpenMP
-#: variables it set itself; they are not the user's.
-OPENMP_SET_MARK = "ATTNLAB_OPENMP_SET_BY_CLI"
 MARK = "attnlab-bench-rows: "
 
 # Runs in the fresh interpreter. torch first, as users import it.
@@ -63,14 +62,6 @@ def under(condition: str) -> Iterator[subprocess.Popen | None]:
     finally:
         busy.kill()
         busy.wait()
-
-
-def user_environment() -> dict[str, str]:
-    """This process's environment without what the ``attnlab`` command set for itself."""
-    env = dict(os.environ)
-    for name in env.pop(OPENMP_SET_MARK, "").split():
-        env.pop(name, None)
-    return env
 
 
 def run_isolated(suite: str, index: int, profile: str, threads: int | None,

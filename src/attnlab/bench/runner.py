@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from .._io import atomic_write
+from .._openmp import user_environment
 from .harness import (
     Case,
     Contender,
@@ -29,7 +30,7 @@ from .harness import (
     peak_memory_mib,
     time_interleaved,
 )
-from .isolate import CONDITIONS, rows_from_json, run_isolated, under, user_environment
+from .isolate import CONDITIONS, rows_from_json, run_isolated, under
 
 #: Suite name -> module of this package, in run order.
 SUITES = {

@@ -20,21 +20,11 @@ import io
 import os
 import sys
 
+from .._openmp import apply_command_policy
 from .options import CliParser, option_message
 
 #: The subcommands, in the order ``attnlab --help`` lists them: modules of ``attnlab.cli``.
 COMMANDS = ("train", "evaluate", "generate", "chat", "show", "explain", "models", "bench")
-
-#: OpenMP's waiting policy for the ``attnlab`` command, set before torch loads (the package
-#: imports torch lazily, so the command gets here first) unless the user set one. Idle pool
-#: threads spin for tens of µs, then sleep: libgomp's default spin (~300k rounds) made a
-#: small training step take up to 1.2 s instead of 17-21 ms when two processes shared 2
-#: cores (measurements in docs/benchmarks.md). A library user sets it themselves (README).
-OPENMP_DEFAULTS = {"GOMP_SPINCOUNT": "1000", "KMP_BLOCKTIME": "0"}
-OPENMP_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
-#: Names the variables the command set itself, so that ``attnlab bench`` can measure
-#: its cases in the environment a library user has (see attnlab.bench.isolate).
-OPENMP_SET_MARK = "ATTNLAB_OPENMP_SET_BY_CLI"
 
 #: Errors that mean the user asked for something impossible: one line, exit 2.
 #: (An ``OSError`` is the system refusing: a full disk, a missing or read-only path.)
@@ -70,9 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The exit status.
     """
-    if "torch" not in sys.modules and not set(OPENMP_VARIABLES) & set(os.environ):
-        os.environ.update(OPENMP_DEFAULTS)  # the command owns this process: see above
-        os.environ[OPENMP_SET_MARK] = " ".join(OPENMP_DEFAULTS)
+    apply_command_policy()  # the command owns this process (see attnlab._openmp)
     try:
         parser, parsers = build_parser()
         try:
