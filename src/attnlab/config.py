@@ -25,8 +25,6 @@ from .registry import ATTENTION, FFNS, NORMS, POSITIONS
 
 ARCHS = ("encoder", "decoder", "encoder-decoder")
 RESIDUALS = ("sequential", "parallel")
-#: Positional schemes that act inside the attention scores (they need a dot product).
-SCORE_POSITIONS = ("rotary", "alibi", "t5")
 
 
 @dataclass(frozen=True)
@@ -135,7 +133,8 @@ class ModelConfig:
         if self.positions == "rotary" and rotated % 2:
             what = "head_dim" if self.rotary_dim is None else "rotary_dim"
             raise ValueError(f"positions='rotary' needs an even {what}, got {what}={rotated}")
-        if self.positions in SCORE_POSITIONS and not self_attn.dot_product:
+        scheme_kind = "absolute" if self.positions == "none" else POSITIONS.get(self.positions).kind
+        if scheme_kind != "absolute" and not self_attn.dot_product:  # rotary or a score bias
             raise ValueError(
                 f"positions={self.positions!r} acts inside dot-product attention; "
                 f"attention={self.attention!r} cannot use it (choose sinusoidal or learned)"
