@@ -39,7 +39,10 @@ def fused_attention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | No
     empty = None
     if mask is not None:
         empty = blocked_rows(mask)[..., None]  # (..., L, 1): rows that see nothing
-        mask = mask.masked_fill(empty, True if mask.dtype == torch.bool else 0.0)
+        if bool(empty.any()):  # rare: otherwise the mask is passed on as it is, not copied
+            mask = mask.masked_fill(empty, True if mask.dtype == torch.bool else 0.0)
+        else:
+            empty = None
     out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout_p,
                                          is_causal=is_causal, scale=scale, enable_gqa=enable_gqa)
     return out if empty is None else out.masked_fill(empty, 0.0)
