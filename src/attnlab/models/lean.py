@@ -149,7 +149,7 @@ def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 
 
 class _Attn:
-    """One layer's attention weights, fused and transposed for the step."""
+    """One layer's attention weights for the step: q/k/v as :func:`_in_parts` lays them out."""
 
     def __init__(self, attn: MultiHeadAttention, rows: bool = False) -> None:
         self.module = attn
@@ -161,7 +161,7 @@ class _Attn:
 
 
 class _FFN:
-    """One layer's feed-forward weights, transposed (gate and up fused) for the step.
+    """One layer's feed-forward weights for the step (gate and up laid out by :func:`_in_parts`).
 
     MLP and the gated blocks (SwiGLU, GeGLU) are wired here with the blocks' own
     activations; any other block is called as it is.
