@@ -1,8 +1,11 @@
 """The benchmark harness: statistics, interleaving, memory, the report, and every suite's
-tiny profile end to end. Nothing here asserts a timing."""
+tiny profile end to end. Nothing here asserts a speed (one test sleeps 2 ms against a
+no-op, so that a ratio's side is certain)."""
 
 import importlib.util
 import json
+import time
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -322,3 +325,44 @@ def test_the_command_marks_what_it_set():
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           timeout=120, check=True)
     assert done.stderr == "GOMP_SPINCOUNT KMP_BLOCKTIME"
+
+
+def test_a_target_can_be_judged_against_another_contender():
+    def make(target):
+        def setup():
+            return harness.Setup([Contender("peer", lambda: time.sleep(0.004)),
+                                  Contender("other", lambda: None),
+                                  Contender("ours", lambda: time.sleep(0.002), target=target,
+                                            versus="other")])
+        return setup
+
+    profile = runner.PROFILES["tiny"]
+    for target, met in [(0.8, False), (1e-9, True)]:  # ours is far slower than "other"
+        rows = runner.run_case(harness.Case("s", "c", make(target), peer="peer"), profile)
+        ours = rows[2]
+        assert ours.met is met
+        assert ours.speedup.median > 1  # the speed-up column stays against the peer
+        assert ours.versus == "other"
+        assert ours.notes[-1].endswith(f"× other (paired; target ≥ {target:g}× other)")
+    table = report.markdown({"meta": {"profile": "tiny", "environment": harness.environment()},
+                             "rows": [asdict(row) for row in rows]})
+    assert "≥ 1e-09× other" in table
+
+    def missing():
+        return harness.Setup([Contender("peer", lambda: None),
+                              Contender("ours", lambda: None, target=0.8, versus="gone")])
+
+    rows = runner.run_case(harness.Case("s", "c", missing, peer="peer"), profile)
+    assert rows[1].met is None
+    assert rows[1].notes == ["target ≥ 0.8× gone: not judged, gone did not run"]
+
+
+def test_the_smollm2_case_reports_int8_agreement_without_a_token_check(tiny_run):
+    rows = {row["contender"]: row for row in tiny_run[0]["rows"] if row["suite"] == "smollm2"}
+    assert set(rows) == {"HF generate", "attnlab eager", "attnlab compiled",
+                         "attnlab int8 compiled"}
+    assert rows["attnlab compiled"]["max_abs_diff"] == 0.0
+    assert rows["attnlab int8 compiled"]["max_abs_diff"] is None  # approximate: no exact check
+    note = next(n for n in rows["HF generate"]["notes"]
+                if n.startswith("attnlab int8 against float32"))
+    assert "teacher-forced over 3 steps: top-1 agreement" in note

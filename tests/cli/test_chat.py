@@ -143,6 +143,7 @@ def test_top_p_keeps_the_smallest_nucleus():
     (["nope.gguf"], ["no model 'nope.gguf'", "smollm2"]),
     (["--top_p", "0"], ["--top_p must be"]),
     (["--temperature", "-1"], ["--temperature must be"]),
+    (["--quantize", "int4"], ["--quantize", "int4", "int8"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(monkeypatch, capsys, one_line_error, argv, needles):
     status, out = chat(monkeypatch, capsys, ["hi"], *argv)
@@ -177,3 +178,22 @@ def test_ctrl_c_before_the_first_token_keeps_the_session(tiny, scripted, monkeyp
     status, out = chat(monkeypatch, capsys, ["first", "second"], tiny, "--max_new_tokens", "3")
     assert status == 0
     assert out.out == " [stopped]\n the the\n"
+
+
+def test_quantize_int8_answers_with_the_int8_step_and_says_so(tiny, monkeypatch, capsys):
+    from attnlab.models.decoder import DecoderLM
+
+    calls = []
+    real = DecoderLM.stream
+
+    def spy(self, *args, **kwargs):
+        calls.append(kwargs.get("quantize"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(DecoderLM, "stream", spy)
+    status, out = chat(monkeypatch, capsys, ["hi"], tiny, "--max_new_tokens", "3",
+                       "--quantize", "int8")
+    assert status == 0
+    assert calls == ["int8"]  # the model decoded with int8 weights
+    assert "int8 weights after the prompt (approximate)" in out.err
+    assert len(out.out) >= 2  # an answer (a random model's words, here newlines) and its end

@@ -53,6 +53,8 @@ def test_generate_defaults(capsys, fake_trainer, tmp_path):
     (["--prompt", "x", "--temperature", "-1"], "--temperature must be a number >= 0"),
     (["--prompt", "x", "--max_new_tokens", "0"], "--max_new_tokens must be an int >= 1"),
     (["--prompt", "x", "--device", "gpu"], "--device must be one of"),
+    (["--prompt", "x", "--quantize", "int8"], "--quantize applies to a language model"),
+    (["--prompt", "x", "--compile"], "--compile applies to a language model"),
 ])
 def test_generate_bad_options(capsys, one_line_error, fake_trainer, tmp_path, argv, message):
     assert main(["generate", str(tmp_path), *argv]) == 2

@@ -104,12 +104,16 @@ class Contender:
         fn: The timed call. It must do the whole job (e.g. forward and backward).
         path: The attnlab dispatch path or the peer's implementation, in words.
         target: The speed-up over the case's peer this contender should reach.
+        versus: Measure ``target`` against this contender instead of the peer
+            (e.g. a quantized path against llama.cpp); the speed-up column stays
+            against the peer.
     """
 
     name: str
     fn: Callable[[], object]
     path: str = ""
     target: float | None = None
+    versus: str | None = None
 
 
 @dataclass

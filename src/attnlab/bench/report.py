@@ -24,6 +24,8 @@ def _row_cells(row: dict) -> list[str]:
     else:
         speedup = ""
     target = f"≥ {row['target']:g}×" if row["target"] is not None else ""
+    if target and row.get("versus"):
+        target += f" {row['versus']}"
     met = {True: "yes", False: "**no**", None: ""}[row["met"]]
     rate = ""
     if row["gflops"] is not None:

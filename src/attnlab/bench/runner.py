@@ -69,6 +69,7 @@ class Row:
     time_ms: Stats
     speedup: Stats | None = None
     target: float | None = None
+    versus: str | None = None  # the contender the target is judged against (None: the peer)
     met: bool | None = None
     gflops: float | None = None
     ceiling_fraction: float | None = None
@@ -96,6 +97,17 @@ def _timed_peak(fn: Callable[[], object]) -> tuple[float, float | None]:
     start = time.perf_counter()
     mib = peak_memory_mib(fn)
     return time.perf_counter() - start, mib
+
+
+def _target_versus(row: Row, contender: Contender, times: dict[str, list[float]]) -> None:
+    """Judge ``contender.target`` against ``contender.versus`` (paired), said in a note."""
+    other, target = contender.versus, contender.target
+    if other not in times:
+        row.notes.append(f"target ≥ {target:g}× {other}: not judged, {other} did not run")
+        return
+    ratio = paired_ratios(times[other], times[contender.name]).median
+    row.met = row.met is not False and ratio >= target
+    row.notes.append(f"{ratio:.2f}× {other} (paired; target ≥ {target:g}× {other})")
 
 
 class Skipped(Exception):
@@ -149,11 +161,12 @@ def run_case(case: Case, profile: Profile) -> list[Row]:
         seconds = Stats.of(samples).median
         row = Row(case.suite, case.name, case.n, contender.name, contender.path,
                   is_peer=contender.name == peer, time_ms=Stats.of(samples).scaled(1e3),
-                  target=contender.target, notes=list(setup.notes) if not rows else [])
+                  target=contender.target, versus=contender.versus,
+                  notes=list(setup.notes) if not rows else [])
         if peer is not None and contender.name != peer:
             row.speedup = paired_ratios(times[peer], samples)
             row.ratio_of_medians = Stats.of(times[peer]).median / seconds
-            if contender.target is not None:
+            if contender.target is not None and contender.versus is None:
                 row.met = row.speedup.median >= contender.target
             mine = diff.get(contender.name) if isinstance(diff, dict) else diff
             if mine is not None:
@@ -161,6 +174,8 @@ def run_case(case: Case, profile: Profile) -> list[Row]:
                 if setup.tolerance is not None and mine > setup.tolerance:
                     row.met = False
                     row.notes.append(f"differs from {peer} by {mine:.2g} > {setup.tolerance:g}")
+        if contender.target is not None and contender.versus is not None:
+            _target_versus(row, contender, times)
         if case.flops is not None and ceiling is not None:
             row.gflops = case.flops / seconds / 1e9
             row.ceiling_gflops = ceiling

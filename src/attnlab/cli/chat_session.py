@@ -26,6 +26,7 @@ class Sampling:
     max_new_tokens: int = 256
     seed: int | None = None
     compile: bool = False  # the decode step under torch.compile
+    quantize: str | None = None  # int8 weights after the prompt (models.quantized)
 
 
 @dataclass
@@ -137,6 +138,6 @@ class ChatSession:
         prompt = torch.tensor([ids], device=device)  # (1, T)
         stream = model.stream(prompt, s.max_new_tokens, temperature=s.temperature, top_k=s.top_k,
                               top_p=s.top_p, generator=self.generator if s.temperature else None,
-                              compile=s.compile)
+                              compile=s.compile, quantize=s.quantize)
         for token in stream:  # (1,) each: the prefill once, then the lean one-token step
             yield int(token)

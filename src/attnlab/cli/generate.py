@@ -25,6 +25,7 @@ from .options import (
     add_decode_options,
     apply_decode_threads,
     choice_value,
+    decode_note,
     float_value,
     int_value,
 )
@@ -74,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if _names_a_language_model(args.run_dir):
         return _run_language_model(args)
+    for option in ("compile", "quantize"):
+        if getattr(args, option):
+            print(f"attnlab generate: error: --{option} applies to a language model (smollm2 or "
+                  f"a .gguf file), not to the run directory {args.run_dir}", file=sys.stderr)
+            return 2
     trainer = importlib.import_module("attnlab.training.run")
     _, task, model = trainer.load_run(args.run_dir, args.device)  # once, for every input
 
@@ -118,15 +124,15 @@ def _run_language_model(args: argparse.Namespace) -> int:
                          "not generate (attnlab show draws its attention)")
     threads = apply_decode_threads(args.threads)  # before the load raises the load average
     lm = load_model(ref, device=args.device)
-    print(f"note: {threads}" + ("; compiled decode step (the first answer waits for the "
-                                "compile)" if args.compile else ""), file=sys.stderr)
+    print(f"note: {threads}{decode_note(args)}", file=sys.stderr)
     device = next(lm.model.parameters()).device
     new = args.max_new_tokens or LM_NEW_TOKENS
 
     def answer(prompt: str) -> str:
         ids = torch.tensor([lm.tokenizer.encode(prompt)], device=device)  # (1, L)
         out = lm.model.generate(ids, new, temperature=args.temperature,
-                                eos_id=lm.tokenizer.eos_id, compile=args.compile)
+                                eos_id=lm.tokenizer.eos_id, compile=args.compile,
+                                quantize=args.quantize)
         return lm.tokenizer.decode(out[0, ids.shape[1]:].tolist(), skip_special=True)
 
     if args.prompt is not None:

@@ -94,14 +94,30 @@ def _tidy(message: str) -> str:
 
 
 def add_decode_options(parser: CliParser) -> None:
-    """``--compile`` and ``--threads``: how a language model decodes (``generate``, ``chat``)."""
+    """``--compile``, ``--quantize``, ``--threads``: how a language model decodes."""
+    from ..models.quantized import QUANTIZATIONS
+
     parser.add_option("compile", action="store_true",
                       help="decode through torch.compile: the first answer waits for a compile "
                            "(~10 s for a toy model, 15-45 s for smollm2 on 2 idle cores), later "
                            "tokens come faster")
+    parser.add_option("quantize", choices=list(QUANTIZATIONS), default=None,
+                      help="decode with int8 copies of the weights (one scale per row): "
+                           "approximate, the answer may differ from the float model's; with "
+                           "--compile about twice as fast again (the prompt stays float)")
     parser.add_option("threads", type=_threads_value, default="auto", metavar="N",
                       help="decode threads: a number, or auto (default: the cores the load "
                            "average leaves free, at least 1)")
+
+
+def decode_note(args: argparse.Namespace) -> str:
+    """What ``--compile``/``--quantize`` change, for the header line ("" when neither)."""
+    parts = []
+    if args.compile:
+        parts.append("compiled decode step (the first answer waits for the compile)")
+    if args.quantize:
+        parts.append(f"{args.quantize} weights after the prompt (approximate)")
+    return "".join(f"; {part}" for part in parts)
 
 
 def apply_decode_threads(value: int | str) -> str:

@@ -40,7 +40,8 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from .lean import joint, rotate, run_layer
+from .lean import Weight, joint, rotate, run_layer
+from .quantized import Int8Rows
 
 #: Fewest static cache positions (shorter totals round up to it).
 MIN_POSITIONS = 64
@@ -63,7 +64,7 @@ def compile_available() -> bool:
     return hasattr(torch, "compile") and torch._dynamo.is_dynamo_supported()
 
 
-# model -> {(B, dtype, device, threads): compiled step}; weak, so a dropped model frees it
+# model -> {(B, dtype, device, threads, quantize): compiled step}; weak, so a dropped model frees it
 _COMPILED: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
 _WARNED: list[str] = []
 
@@ -71,7 +72,7 @@ _WARNED: list[str] = []
 def compiled_step(lm: nn.Module, key: tuple) -> Callable:
     """The compiled step of ``lm`` for ``key`` (made on first use, then reused).
 
-    ``key`` is (batch, dtype, device, threads): inductor's kernels fix their
+    ``key`` is (batch, dtype, device, threads, quantize): inductor's kernels fix their
     thread count when they are generated. Each one compiles a fresh copy of
     :func:`_step`'s code, so that dynamo keeps its compiled graph and guards
     apart from other models' and keys' (they would otherwise share one code
@@ -122,15 +123,19 @@ def warn_once(message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
-def _mv(x: Tensor, wt: Tensor, b: Tensor | None) -> Tensor:
+def _mv(x: Tensor, wt: Weight, b: Tensor | None) -> Tensor:
     """``(B, 1, K) @ (K, N) (+ b)`` as a broadcast multiply and sum: inductor generates it.
 
     ``wt`` is the transposed view of a contiguous ``(N, K)`` weight, so each output
     is a dot product along one contiguous row (measured on one core: 5.9 ms for
     the 49152 × 576 head of SmolLM2, against 8.3 through MKL's ``x @ Wᵀ`` and 26
-    for the sum over a contiguous ``(K, N)``).
+    for the sum over a contiguous ``(K, N)``). Int8 rows (``quantize="int8"``):
+    the same sum over the int8 row, widened in registers, times the row's scale.
     """
-    out = (x.unsqueeze(-2) * wt.t()).sum(-1)  # (B, 1, N, K) summed over K, never materialised
+    if isinstance(wt, Int8Rows):
+        out = (x.unsqueeze(-2) * wt.q).sum(-1) * wt.scale  # int8 (N, K) read, never widened
+    else:
+        out = (x.unsqueeze(-2) * wt.t()).sum(-1)  # (B, 1, N, K) summed over K, never made
     return out if b is None else out + b
 
 

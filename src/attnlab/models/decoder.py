@@ -12,12 +12,13 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor, nn
 
-from .._validate import check_bool, check_float
+from .._validate import check_bool, check_choice, check_float
 from ..attention.cache import KVCache
 from ..config import ModelConfig
 from .embeddings import Embeddings
 from .generation import check_generation_args, decode_stream
 from .lean import LeanDecoder, lean_supported
+from .quantized import QUANTIZATIONS
 from .stack import LayerStack, check_caches, check_ids, init_weights, new_caches, self_mask
 
 
@@ -76,7 +77,8 @@ class DecoderLM(nn.Module):
 
     def generate(self, input_ids: Tensor, max_new_tokens: int, *, temperature: float = 1.0,
                  top_k: int | None = None, use_cache: bool = True, eos_id: int | None = None,
-                 generator=None, compile: bool = False) -> Tensor:  # noqa: ANN001
+                 generator=None, compile: bool = False,
+                 quantize: str | None = None) -> Tensor:  # noqa: ANN001
         """Continue ``input_ids`` ``(B, T)``; returns ``(B, T + new)`` ids.
 
         Greedy when ``temperature=0``; otherwise sampling (from the ``top_k``
@@ -98,17 +100,26 @@ class DecoderLM(nn.Module):
         answer does not pay it back. If compiling fails, a warning says so and the
         eager step runs (same tokens).
 
+        ``quantize="int8"`` (opt-in, approximate) makes each step after the prompt
+        read int8 copies of the weights, one scale per row
+        (:mod:`attnlab.models.quantized`); with ``compile=True`` that is several
+        times faster per token than float32 on a CPU. Its tokens may differ from
+        the float model's (agreement measured in docs/benchmarks.md).
+
         Raises:
-            ValueError: If the prompt plus ``max_new_tokens`` exceeds ``max_len``.
+            ValueError: If the prompt plus ``max_new_tokens`` exceeds ``max_len``,
+                or ``quantize`` is not a known name, or is asked for without the
+                cache or for a model the lean step cannot run.
         """
         check_generation_args(max_new_tokens, temperature, top_k, use_cache)
         check_bool("compile", compile)
+        check_quantize(self, quantize, use_cache)
         was_training = self.training
         self.eval()
         try:
             stream = self._stream(input_ids, max_new_tokens, use_cache=use_cache,
                                   temperature=temperature, top_k=top_k, eos_id=eos_id,
-                                  generator=generator, compile=compile)
+                                  generator=generator, compile=compile, quantize=quantize)
             tokens = [t[:, None] for t in stream]
             return torch.cat([input_ids, *tokens], dim=1)  # (B, T + new)
         finally:
@@ -116,27 +127,30 @@ class DecoderLM(nn.Module):
 
     def stream(self, input_ids: Tensor, max_new_tokens: int, *, temperature: float = 1.0,
                top_k: int | None = None, top_p: float | None = None, eos_id: int | None = None,
-               generator=None, compile: bool = False) -> Iterator[Tensor]:  # noqa: ANN001
+               generator=None, compile: bool = False,
+               quantize: str | None = None) -> Iterator[Tensor]:  # noqa: ANN001
         """Yield the ``(B,)`` next tokens one step at a time (as :meth:`generate` picks them).
 
         The same cached, lean decode path as :meth:`generate`; the model must be
         in eval mode (``model.eval()``). Arguments are checked before the first
         token; ``top_p`` keeps the fewest most likely tokens holding that much
         probability. Stop iterating whenever you like (a chat's stop token).
-        ``compile`` as in :meth:`generate`.
+        ``compile`` and ``quantize`` as in :meth:`generate`.
         """
         check_generation_args(max_new_tokens, temperature, top_k)
         check_bool("compile", compile)
+        check_quantize(self, quantize, True)
         if top_p is not None:
             check_float("top_p", top_p, minimum=0.0, maximum=1.0, min_inclusive=False)
         return self._stream(input_ids, max_new_tokens, use_cache=True, temperature=temperature,
                             top_k=top_k, top_p=top_p, eos_id=eos_id, generator=generator,
-                            compile=compile)
+                            compile=compile, quantize=quantize)
 
     def _stream(self, input_ids: Tensor, max_new_tokens: int, *, use_cache: bool,
                 temperature: float, top_k: int | None, eos_id: int | None,
                 generator, top_p: float | None = None,
-                compile: bool = False) -> Iterator[Tensor]:  # noqa: ANN001
+                compile: bool = False,
+                quantize: str | None = None) -> Iterator[Tensor]:  # noqa: ANN001
         """Check the prompt, pick the decode step, return the token stream."""
         cfg = self.config
         check_ids("input_ids", input_ids, cfg.vocab_size, cfg.max_len)
@@ -149,7 +163,7 @@ class DecoderLM(nn.Module):
         if not use_cache:
             step, cache = (lambda ids, c: self(ids)), None
         elif input_ids.shape[0] > 0 and not self.training and lean_supported(self):
-            step = LeanDecoder(self, total, compile=compile)
+            step = LeanDecoder(self, total, compile=compile, quantize=quantize)
             cache = step.caches
         else:
             cache = self.new_cache(total)
@@ -157,6 +171,20 @@ class DecoderLM(nn.Module):
         return decode_stream(step, input_ids, max_new_tokens, cache=cache,
                              temperature=temperature, top_k=top_k, top_p=top_p, eos_id=eos_id,
                              generator=generator)
+
+
+def check_quantize(lm: DecoderLM, quantize: object, use_cache: bool) -> None:
+    """``quantize`` is None or a known name, and the lean cached step can honour it."""
+    if quantize is None:
+        return
+    check_choice("quantize", quantize, list(QUANTIZATIONS))
+    if not use_cache:
+        raise ValueError(f"quantize={quantize!r} applies to the cached decode step; "
+                         "it cannot be used with use_cache=False")
+    if not lean_supported(lm):
+        raise ValueError(f"quantize={quantize!r} needs the lean decode step, which this model "
+                         "cannot run (attention other than the multi-head family, or "
+                         "capture_attention recording)")
 
 
 class DecoderModel(nn.Module):

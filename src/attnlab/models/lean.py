@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from ..attention.cache import KVCache
 from ..attention.multihead import MultiHeadAttention
 from ..blocks.feedforward import ACTIVATIONS, MLP, SwiGLU
+from .quantized import QUANTIZATIONS, Int8Rows
 
 #: Most entries of the (H, T, T) score-bias table a compiled step precomputes (ALiBi, T5).
 MAX_BIAS_TABLE = 2**25
@@ -86,30 +87,41 @@ def _cat_bias(*linears: nn.Linear) -> Tensor | None:
                       else p.weight.new_zeros(p.out_features) for p in linears])
 
 
-Product = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
+#: A weight as a step's products read it: a transposed ``(K, N)`` tensor, or int8 rows.
+Weight = Tensor | Int8Rows
+Product = Callable[[Tensor, Weight, "Tensor | None"], Tensor]
+#: ``quantize`` of the step: None (the model's own weights) or a :data:`QUANTIZATIONS` name.
+Quantize = str | None
 
 
-def matmul(x: Tensor, wt: Tensor, b: Tensor | None) -> Tensor:
-    """``x @ wt (+ b)``: the eager step's products (MKL)."""
-    out = x @ wt
+def matmul(x: Tensor, wt: Weight, b: Tensor | None) -> Tensor:
+    """``x @ wt (+ b)``: the eager step's products (MKL; int8 rows: their own product)."""
+    out = wt.matmul(x) if isinstance(wt, Int8Rows) else x @ wt
     return out if b is None else out + b
 
 
-def _in_parts(linears: tuple[nn.Linear, ...], rows: bool) -> list[tuple[Tensor, Tensor | None]]:
+def _weight(w: Tensor, rows: bool, quantize: Quantize) -> Weight:
+    """One projection's weight ``(N, K)`` for the step: :func:`_transposed`, or quantized."""
+    return QUANTIZATIONS[quantize](w) if quantize else _transposed(w, rows)
+
+
+def _in_parts(linears: tuple[nn.Linear, ...], rows: bool,
+              quantize: Quantize = None) -> list[tuple[Weight, Tensor | None]]:
     """The weights (and biases) of projections that read the same input, for :func:`joint`.
 
     Eager layout: one fused ``(K, ΣN)`` matrix (one MKL product for all of them).
     Rows layout (the compiled step): each projection's own ``(N, K)`` weight as a
     view, no copy; inductor reads them in one pass anyway, and a call does not
-    concatenate hundreds of MiB of weights first.
+    concatenate hundreds of MiB of weights first. Quantized: each projection's
+    own int8 rows (cached per weight, :mod:`attnlab.models.quantized`).
     """
-    if rows:
-        return [(_transposed(p.weight, rows=True),
+    if rows or quantize:
+        return [(_weight(p.weight, rows, quantize),
                  None if p.bias is None else p.bias.detach()) for p in linears]
     return [(_transposed(torch.cat([p.weight for p in linears])), _cat_bias(*linears))]
 
 
-def joint(x: Tensor, parts: list[tuple[Tensor, Tensor | None]], product: Product) -> Tensor:
+def joint(x: Tensor, parts: list[tuple[Weight, Tensor | None]], product: Product) -> Tensor:
     """``x`` through every part, outputs side by side: ``(B, 1, K)`` -> ``(B, 1, ΣN)``."""
     outs = [product(x, w, b) for w, b in parts]
     return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
@@ -151,12 +163,13 @@ def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 class _Attn:
     """One layer's attention weights for the step: q/k/v as :func:`_in_parts` lays them out."""
 
-    def __init__(self, attn: MultiHeadAttention, rows: bool = False) -> None:
+    def __init__(self, attn: MultiHeadAttention, rows: bool = False,
+                 quantize: Quantize = None) -> None:
         self.module = attn
         self.H, self.G, self.D = attn.num_heads, attn.num_kv_heads, attn.head_dim
         projs = (attn.q_proj, attn.k_proj, attn.v_proj)
-        self.qkv = _in_parts(projs, rows)  # x -> (B, 1, (H + 2G) D) through joint()
-        self.w_out = _transposed(attn.out_proj.weight, rows)  # (H D, E)
+        self.qkv = _in_parts(projs, rows, quantize)  # x -> (B, 1, (H + 2G) D) through joint()
+        self.w_out = _weight(attn.out_proj.weight, rows, quantize)  # (H D, E)
         self.b_out = None if attn.out_proj.bias is None else attn.out_proj.bias.detach()
 
 
@@ -167,7 +180,7 @@ class _FFN:
     activations; any other block is called as it is.
     """
 
-    def __init__(self, ffn: nn.Module, rows: bool = False) -> None:
+    def __init__(self, ffn: nn.Module, rows: bool = False, quantize: Quantize = None) -> None:
         self.module = ffn
         self.gated = isinstance(ffn, SwiGLU)
         self.plain = not self.gated and type(ffn) is not MLP
@@ -175,8 +188,8 @@ class _FFN:
             return
         ins = (ffn.gate_proj, ffn.up_proj) if self.gated else (ffn.up_proj,)
         self.act = ACTIVATIONS[ffn.gate_activation if self.gated else ffn.activation]
-        self.ins = _in_parts(ins, rows)  # x -> (B, 1, F) or (B, 1, 2F) through joint()
-        self.w_out = _transposed(ffn.down_proj.weight, rows)  # (F, E)
+        self.ins = _in_parts(ins, rows, quantize)  # x -> (B, 1, F) or (B, 1, 2F) via joint()
+        self.w_out = _weight(ffn.down_proj.weight, rows, quantize)  # (F, E)
         self.b_out = None if ffn.down_proj.bias is None else ffn.down_proj.bias.detach()
 
     def __call__(self, x: Tensor, product: Product | None = None) -> Tensor:
@@ -212,13 +225,19 @@ class LeanDecoder:
     fail, a warning says so once and this eager step takes over (the tokens
     are the same).
 
+    With ``quantize="int8"`` the steps after the prefill read int8 copies of
+    the weights (:mod:`attnlab.models.quantized`: approximate, opt-in); the
+    prefill stays the model's own forward.
+
     Args:
         lm: A ``DecoderLM`` in eval mode for which :func:`lean_supported` holds.
         total: Prompt length + new tokens (the caches' size).
         compile: Run the steps after the prefill through ``torch.compile``.
+        quantize: None, or a :data:`~attnlab.models.quantized.QUANTIZATIONS` name.
     """
 
-    def __init__(self, lm: nn.Module, total: int, *, compile: bool = False) -> None:
+    def __init__(self, lm: nn.Module, total: int, *, compile: bool = False,
+                 quantize: Quantize = None) -> None:
         from .compiled import static_positions
 
         self.lm = lm
@@ -229,9 +248,10 @@ class LeanDecoder:
         self.caches: list[KVCache] = lm.new_cache(self.size)
         with torch.no_grad():
             rows = self.compile  # the compiled step's layout (the eager step reads it too)
-            self.attn = [_Attn(layer.self_attn, rows) for layer in lm.decoder.layers]
-            self.ffn = [_FFN(layer.ffn, rows) for layer in lm.decoder.layers]
-            self.w_head = _transposed(lm.lm_head.weight, rows)  # (E, V)
+            self.quantize = quantize
+            self.attn = [_Attn(layer.self_attn, rows, quantize) for layer in lm.decoder.layers]
+            self.ffn = [_FFN(layer.ffn, rows, quantize) for layer in lm.decoder.layers]
+            self.w_head = _weight(lm.lm_head.weight, rows, quantize)  # (E, V)
             self.b_head = None if lm.lm_head.bias is None else lm.lm_head.bias.detach()
         rotary = lm.embed.rotary
         self.cos = self.sin = None
@@ -285,7 +305,7 @@ class LeanDecoder:
                  (self.pos_table, (0,)), (self.bias_table, (1, 2)),
                  *((buffer, (2,)) for pair in self.buffers for buffer in pair)]
         mark_positions_dynamic(sized)
-        key = (ids.shape[0], w.dtype, w.device, torch.get_num_threads())
+        key = (ids.shape[0], w.dtype, w.device, torch.get_num_threads(), self.quantize)
         self.compiled = compiled_step(lm, key)
 
     def _compiled_step(self, ids: Tensor) -> Tensor:
@@ -336,5 +356,4 @@ class LeanDecoder:
         k, v = cache.append_unchecked(qk[:, H:], v)  # (B, G, S, D)
         out = a.module.attend(qk[:, :H], k, v, bias, causal=a.module.causal,
                               window=a.module.window)  # (B, H, 1, D)
-        out = out.reshape(B, 1, H * D) @ a.w_out  # (B, 1, E)
-        return out if a.b_out is None else out + a.b_out
+        return matmul(out.reshape(B, 1, H * D), a.w_out, a.b_out)  # (B, 1, E)
