@@ -8,10 +8,18 @@ tokens, with a cache. Both must produce the same tokens. llama.cpp
 llama-cpp-python``) decodes the same file with its own 4-bit arithmetic, so its
 tokens are not expected to match; it is skipped with a note when absent.
 
+"attnlab int8 compiled" is the opt-in quantized path (``generate(compile=True,
+quantize="int8")``, :mod:`attnlab.models.quantized`): approximate, so it is judged
+against llama.cpp's speed (target 0.8×), not checked token for token. Instead a
+note gives its agreement with the float32 model, teacher-forced along the float
+model's greedy answer (top-1 agreement, mean KL; :func:`agreement`), and the same
+figures for llama.cpp's logits, so that the two approximations can be compared.
+
 The memory floor: a float32 decode step reads every weight matrix once (the
 embedding only one row), so no float32 decoder beats ``weight bytes ÷ memory
 bandwidth`` per token; the bandwidth is measured here by copying a 256 MiB
-tensor, and the floor is printed as a note beside the table.
+tensor, and the floor is printed as a note beside the table (with the int8
+weights' floor: a quarter of the bytes, plus a scale per row).
 
 The profile ``tiny`` (for tests: seconds) times a random 2-layer Llama of the
 same kind instead (``from_hf``; no 98 MB file, no ~40 s transformers load);
@@ -114,7 +122,7 @@ def _setup(hf, ours, ids, new, transformers, path) -> Setup:  # noqa: ANN001
                             TARGET_INT8 if path is not None else None, versus="llama.cpp")]
     notes = [f"compile of the decode step (once per model): {compile_s:.1f} s float32, "
              f"{int8_s:.1f} s int8 (with the first call's tokens), not in the rows",
-             floor_note(ours, copy_mib=256 if path is not None else 16)]
+             floor_note(ours, copy_mib=256 if path is not None else 16, int8=True)]
     want, ref = float_reference(ours, ids, new)
     notes.append(agreement_note("attnlab int8", agreement(ours, ids, want, ref)))
     if path is not None:
@@ -220,10 +228,12 @@ def differing_tokens(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a != b).sum()) if a.shape == b.shape else float(max(a.numel(), b.numel()))
 
 
-def floor_note(model: torch.nn.Module, copy_mib: int = 256) -> str:
-    """Weight bytes read per token ÷ measured copy bandwidth, in words."""
-    weights = sum(m.weight.numel() * m.weight.element_size() for m in model.modules()
-                  if isinstance(m, torch.nn.Linear))
+def floor_note(model: torch.nn.Module, copy_mib: int = 256, int8: bool = False) -> str:
+    """Weight bytes read per token ÷ measured copy bandwidth, in words (and for int8 weights)."""
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    weights = sum(m.weight.numel() * m.weight.element_size() for m in linears)
+    int8_bytes = sum(m.weight.numel() + m.out_features * m.weight.element_size()
+                     for m in linears)  # int8 rows and one scale per row
     big = torch.empty(copy_mib * 2**18)  # copy_mib MiB of float32
     out = torch.empty_like(big)
     out.copy_(big)  # touch both
@@ -235,7 +245,9 @@ def floor_note(model: torch.nn.Module, copy_mib: int = 256) -> str:
     bandwidth = 2 * big.numel() * big.element_size() / best  # bytes read + written per second
     return (f"memory floor: {weights / 2**20:.0f} MiB of float32 weights read per token at "
             f"{bandwidth / 1e9:.1f} GB/s ({copy_mib} MiB tensor copy) = "
-            f"{1e3 * weights / bandwidth:.1f} ms/token")
+            f"{1e3 * weights / bandwidth:.1f} ms/token"
+            + (f"; int8 weights: {int8_bytes / 2**20:.0f} MiB = "
+               f"{1e3 * int8_bytes / bandwidth:.1f} ms/token" if int8 else ""))
 
 
 def _llama_cpp(path: Path, prompt: list[int], new: int) -> Contender | None:
