@@ -195,5 +195,6 @@ def test_quantize_int8_answers_with_the_int8_step_and_says_so(tiny, monkeypatch,
                        "--quantize", "int8")
     assert status == 0
     assert calls == ["int8"]  # the model decoded with int8 weights
-    assert "int8 weights after the prompt (approximate)" in out.err
+    assert "; compiled decode step (the first answer waits for the compile); int8 weights " \
+           "after the prompt (approximate)" in out.err  # --quantize implies --compile
     assert len(out.out) >= 2  # an answer (a random model's words, here newlines) and its end

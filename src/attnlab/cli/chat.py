@@ -26,8 +26,7 @@ from .model_ref import SHORT_NAMES, load_model, resolve_model
 from .options import (
     CliParser,
     add_decode_options,
-    apply_decode_threads,
-    decode_note,
+    apply_decode_options,
     float_value,
     int_value,
 )
@@ -74,15 +73,14 @@ def run(args: argparse.Namespace) -> int:
     if ref.kind != "gguf":
         raise ValueError(f"MODEL {args.model!r} is a {ref.kind} model; chat needs a language "
                          "model with a chat template (a .gguf file or 'smollm2')")
-    threads = apply_decode_threads(args.threads)  # before the load raises the load average
+    decoding = apply_decode_options(args)  # threads: before the load raises the load average
     start = time.perf_counter()
     loaded = load_model(ref, device=args.device)
     sampling = Sampling(args.temperature, args.top_k, args.top_p, args.max_new_tokens, args.seed,
                         args.compile, args.quantize)
     session = ChatSession(loaded, sampling, args.system)
     tty = sys.stdin.isatty()
-    note = (f"{loaded.name}: loaded in {time.perf_counter() - start:.1f} s; {threads}"
-            + decode_note(args))
+    note = f"{loaded.name}: loaded in {time.perf_counter() - start:.1f} s; {decoding}"
     print(f"{note}. Type a message and press Enter; {HELP}" if tty else note, file=sys.stderr)
     while True:
         try:

@@ -23,9 +23,8 @@ from .model_ref import SHORT_NAMES, load_model, resolve_model
 from .options import (
     CliParser,
     add_decode_options,
-    apply_decode_threads,
+    apply_decode_options,
     choice_value,
-    decode_note,
     float_value,
     int_value,
 )
@@ -122,9 +121,9 @@ def _run_language_model(args: argparse.Namespace) -> int:
     if ref.kind != "gguf":
         raise ValueError(f"MODEL {args.run_dir!r} is a sentence encoder: it embeds text and does "
                          "not generate (attnlab show draws its attention)")
-    threads = apply_decode_threads(args.threads)  # before the load raises the load average
+    decoding = apply_decode_options(args)  # threads: before the load raises the load average
     lm = load_model(ref, device=args.device)
-    print(f"note: {threads}{decode_note(args)}", file=sys.stderr)
+    print(f"note: {decoding}", file=sys.stderr)
     device = next(lm.model.parameters()).device
     new = args.max_new_tokens or LM_NEW_TOKENS
 

@@ -103,21 +103,28 @@ def add_decode_options(parser: CliParser) -> None:
                            "tokens come faster")
     parser.add_option("quantize", choices=list(QUANTIZATIONS), default=None,
                       help="decode with int8 copies of the weights (one scale per row): "
-                           "approximate, the answer may differ from the float model's; with "
-                           "--compile about twice as fast again (the prompt stays float)")
+                           "approximate, the answer may differ from the float model's; implies "
+                           "--compile, about twice as fast again per token (the prompt stays "
+                           "float)")
     parser.add_option("threads", type=_threads_value, default="auto", metavar="N",
                       help="decode threads: a number, or auto (default: the cores the load "
                            "average leaves free, at least 1)")
 
 
-def decode_note(args: argparse.Namespace) -> str:
-    """What ``--compile``/``--quantize`` change, for the header line ("" when neither)."""
-    parts = []
+def apply_decode_options(args: argparse.Namespace) -> str:
+    """Apply ``--threads``, ``--compile``, ``--quantize``; say what was picked, for the header.
+
+    ``--quantize`` turns ``--compile`` on: int8 weights are faster only in the
+    compiled step (the eager step reads them more slowly than float32).
+    """
+    parts = [apply_decode_threads(args.threads)]
+    if args.quantize:
+        args.compile = True
     if args.compile:
         parts.append("compiled decode step (the first answer waits for the compile)")
     if args.quantize:
         parts.append(f"{args.quantize} weights after the prompt (approximate)")
-    return "".join(f"; {part}" for part in parts)
+    return "; ".join(parts)
 
 
 def apply_decode_threads(value: int | str) -> str:
