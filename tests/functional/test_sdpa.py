@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch.autograd import gradcheck
 
 import attnlab as al
+import attnlab.functional.sdpa as sdpa_module
 import oracle
 from attnlab.functional import plan
 from attnlab.functional.sdpa import attend
@@ -79,7 +80,9 @@ def test_grid_takes_every_path():
         (1, 11, None, True, None, False, "fused"),
         (7, 11, "pad-bool", False, None, False, "fused"),
         (7, 11, "ls-bool", True, None, False, "fused"),
-        (7, 11, None, True, None, False, "offset-causal"),
+        (7, 11, None, True, None, False, "fused"),  # small: one call with the (L, S) mask
+        (512, 1024, None, True, None, False, "fused"),  # L·S = SMALL_OFFSET
+        (513, 1024, None, True, None, False, "offset-causal"),
         (600, 900, None, True, None, False, "offset-causal"),
         (7, 11, None, False, 3, False, "windowed"),
         (7, 11, None, True, 3, False, "windowed"),
@@ -127,7 +130,8 @@ def test_long_sequences_match_oracle(L, S, causal, window, mask_kind, dtype):
 PATH_CASES = [
     pytest.param(7, 11, None, False, None, id="fused"),
     pytest.param(7, 11, "pad-float", True, None, id="fused-mask-causal"),
-    pytest.param(7, 11, None, True, None, id="offset-causal"),
+    pytest.param(7, 11, None, True, None, id="fused-causal-L<S"),
+    pytest.param(7, 11, "pad-bool", True, None, id="offset-causal"),
     pytest.param(7, 11, "pad-bool", False, 3, id="windowed"),
     pytest.param(7, 11, "ls-float", True, 2, id="math"),
 ]
@@ -244,7 +248,7 @@ GRAD_CASES = [
     pytest.param(4, 6, "ls-float", False, None, "fused", id="fused-float"),
     pytest.param(5, 5, None, True, None, "fused", id="fused-causal"),
     pytest.param(6, 4, None, True, None, "fused", id="fused-causal-L>S"),
-    pytest.param(4, 6, None, True, None, "offset-causal", id="offset-causal"),
+    pytest.param(4, 6, None, True, None, "fused", id="fused-causal-L<S"),
     pytest.param(6, 6, "pad-bool", True, None, "offset-causal", id="offset-causal-pad"),
     pytest.param(7, 4, "pad-bool", True, None, "offset-causal", id="offset-causal-pad-L>S"),
     pytest.param(4, 6, None, False, 2, "windowed", id="windowed"),
@@ -264,6 +268,26 @@ def test_gradcheck(L, S, mask_kind, causal, window, path):
         return al.scaled_dot_product_attention(q, k, v, mask, causal=causal, window=window)
 
     assert gradcheck(fn, (q, k, v))
+
+
+def test_gradcheck_offset_causal_without_a_mask(monkeypatch):
+    # Bottom-right causal with L < S takes offset-causal above SMALL_OFFSET pairs; force it.
+    monkeypatch.setattr(sdpa_module, "SMALL_OFFSET", 0)
+    q, k, v = (t.requires_grad_() for t in qkv(4, 6, e=3, ev=2, seed=23))
+    assert plan(4, 6, None, causal=True, window=None).path == "offset-causal"
+
+    def fn(q, k, v):
+        return al.scaled_dot_product_attention(q, k, v, causal=True)
+
+    assert gradcheck(fn, (q, k, v))
+
+
+def test_small_and_large_bottom_right_causal_agree(monkeypatch):
+    q, k, v = qkv(9, 20, seed=24)
+    small = al.scaled_dot_product_attention(q, k, v, causal=True)  # one call, (L, S) mask
+    monkeypatch.setattr(sdpa_module, "SMALL_OFFSET", 0)
+    assert oracle.rel_err(al.scaled_dot_product_attention(q, k, v, causal=True), small) <= 1e-12
+    assert oracle.rel_err(small, oracle.attention(q, k, v, causal=True)[0]) <= 1e-6
 
 
 # --- dropout -------------------------------------------------------------------------------

@@ -22,10 +22,11 @@ def kernel_block_size(window: int, causal: bool, backward: bool = False) -> int:
     the band, large ones make bigger matrix products. The forward takes 32 rows for
     wide windows, down to 16 for narrow ones (32 against 48 and 64, medians of 7
     interleaved runs, 2 threads: 41.6/43.4/44.0 ms causal w=257 N=8192, 71.6/75.9/75.9
-    non-causal, 17.4/18.9/20.3 causal w=65; 78.1/79.5/79.0 at w=1025 N=4096). The backward, which recomputes the
-    weights with its own blocks, takes up to 128: its key and value gradients are
-    products that sum over a block's ``Q`` rows (small ``Q`` makes them inefficient)
-    and are added one ``Q``-wide strip of ``K`` at a time, so ``K / Q`` calls each.
+    non-causal, 17.4/18.9/20.3 causal w=65; 78.1/79.5/79.0 at w=1025 N=4096). The
+    backward, which recomputes the weights with its own blocks, takes up to 128: its
+    key and value gradients are products that sum over a block's ``Q`` rows (small
+    ``Q`` makes them inefficient) and are added one ``Q``-wide strip of ``K`` at a
+    time, so ``K / Q`` calls each.
     (``causal`` is part of the signature for callers that pick per direction; both
     directions use the same size today.)
     """
