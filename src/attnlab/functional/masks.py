@@ -141,6 +141,8 @@ def visibility(
     """The ``(L, S)`` bool mask that ``causal`` and ``window`` describe, or None if neither."""
     if not causal and window is None:
         return None
+    if window is None:  # causal only: key j visible iff j <= i + S - L (one pass, no arange)
+        return torch.ones(L, S, dtype=torch.bool, device=device).tril_(S - L)
     query_pos = torch.arange(L, device=device)[:, None] + (S - L)  # (L, 1) absolute positions
     distance = query_pos - torch.arange(S, device=device)[None, :]  # (L, S) = i + S - L - j
     visible = torch.ones(L, S, dtype=torch.bool, device=device)
