@@ -105,3 +105,41 @@ def test_window_larger_than_both_lengths_is_plain_attention():
     out = al.scaled_dot_product_attention(q, k, v, window=1000)
     ref, _ = oracle.attention(q, k, v)
     assert oracle.rel_err(out, ref) <= 1e-6
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize(("L", "S", "window", "causal"), [
+    (50, 50, 17, True), (40, 90, 9, False), (90, 90, 300, True), (1, 33, 5, True),
+    (257, 257, 65, True), (33, 40, 2, False)])
+def test_the_band_in_one_flash_call_equals_the_chunks_and_the_oracle(
+        monkeypatch, L, S, window, causal, dtype):
+    # equal value and query widths and no key mask: the forward is one flash-kernel call
+    import attnlab.functional.banded as banded
+
+    q, k, v = (oracle.randn(2, n, 5, seed=s, dtype=dtype) for s, n in ((1, L), (2, S), (3, S)))
+    taken = []
+    real = banded._Band.flash
+
+    def spy(self, *args):
+        out = real(self, *args)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(banded._Band, "flash", spy)
+    q, k, v = (t.requires_grad_() for t in (q, k, v))
+    out = windowed_attention(q, k, v, None, window=window, causal=causal, scale=0.6,
+                             dropout_p=0.0)
+    assert taken == [True]
+    grads = torch.autograd.grad(out.pow(2).sum(), (q, k, v))
+    ref, _ = oracle.attention(q.detach(), k.detach(), v.detach(), causal=causal, window=window,
+                              scale=0.6)
+    tol = oracle.tolerance(dtype)
+    assert oracle.rel_err(out, ref) <= tol
+    monkeypatch.setattr(banded, "flash_cpu", None)  # the chunked forward
+    chunked = windowed_attention(q, k, v, None, window=window, causal=causal, scale=0.6,
+                                 dropout_p=0.0)
+    assert taken == [True, False]
+    assert oracle.rel_err(out, chunked) <= tol
+    for got, want in zip(grads, torch.autograd.grad(chunked.pow(2).sum(), (q, k, v)),
+                         strict=True):
+        assert oracle.rel_err(got, want) <= tol

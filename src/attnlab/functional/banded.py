@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .fused import flash_cpu
 from .masks import blocked_rows
 
 
@@ -62,11 +63,13 @@ class BandedAttention(torch.autograd.Function):
         band = _Band(query, key, window, causal, key_bias)
         q_blocks = band.queries(query)  # (N, n, Q, D)
         k_blocks, v_blocks = band.keys(key), band.keys(value)  # (N, n, K, D), (N, n, K, Dv)
-        out = query.new_empty(query.shape[0], band.n, band.Q, value.shape[-1])  # (N, n, Q, Dv)
-        scores = band.scratch()
-        for chunk in band.chunks():  # (rows of N, blocks): out[chunk] is contiguous
-            weights = band.weights(q_blocks[chunk], k_blocks[chunk], chunk, scale, scores)
-            torch.bmm(weights, _flat(v_blocks[chunk]), out=_flat(out[chunk]))
+        out = band.flash(q_blocks, k_blocks, v_blocks, scale)  # (N, n, Q, Dv) or None
+        if out is None:
+            out = query.new_empty(query.shape[0], band.n, band.Q, value.shape[-1])
+            scores = band.scratch()
+            for chunk in band.chunks():  # (rows of N, blocks): out[chunk] is contiguous
+                weights = band.weights(q_blocks[chunk], k_blocks[chunk], chunk, scale, scores)
+                torch.bmm(weights, _flat(v_blocks[chunk]), out=_flat(out[chunk]))
         ctx.save_for_backward(query, key, value, key_bias)
         ctx.band = window, causal, scale
         return band.rows(out)
@@ -156,6 +159,28 @@ class _Band:
         self.dtype, self.device = query.dtype, query.device
         if key_bias is not None:  # (N|1, S) -> (N|1, n, 1, K); padding keys add 0
             self.key_blocks = self.keys(key_bias[..., None]).squeeze(-1)[:, :, None, :]
+
+    def flash(self, q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor | None:
+        """The whole band's output ``(N, n, Q, Dv)`` in ONE call of PyTorch's CPU flash kernel.
+
+        The blocks are its batch and head axes: queries ``(N, n, Q, D)``, the strided
+        key and value block views ``(N, n, K, ·)`` as they are (no copy), and the
+        band's own mask ``(1, n, Q, K)`` as its additive mask; the kernel never writes
+        the scores out. One parallel region per call instead of three per chunk, which
+        matters most when other work shares the cores (N=8192, w=257, causal, 2 threads,
+        medians of 7 interleaved runs: 37.3 against 40.9 ms alone, 64-96 against
+        110-136 ms with another process busy).
+
+        None (the caller computes the chunks itself) off the CPU, without the kernel,
+        for a value width other than the query's, with a per-key mask, or when some
+        rows see no key (``L > S``): cases the kernel's masking cannot express exactly.
+        """
+        if (flash_cpu is None or q.device.type != "cpu" or self.key_bias is not None
+                or self.blind_spans or v.shape[-1] != q.shape[-1]
+                or q.dtype not in (torch.float32, torch.float64, torch.bfloat16, torch.float16)):
+            return None
+        out, _ = flash_cpu(q, k, v, 0.0, False, attn_mask=self.geometry, scale=scale)
+        return out
 
     def chunks(self) -> list[tuple[slice, slice]]:
         """``(batch rows, blocks)`` index pairs, each within about :data:`CHUNK_BYTES` of scores.
@@ -247,7 +272,7 @@ class _Band:
 
     def rows(self, blocks: Tensor) -> Tensor:
         """``(N, n, Q, C)`` -> ``(N, L, C)``: the inverse of :meth:`queries`."""
-        out = blocks.view(blocks.shape[0], self.R, blocks.shape[-1])
+        out = blocks.reshape(blocks.shape[0], self.R, blocks.shape[-1])  # a copy if strided
         return out if self.R == self.L else out[:, :self.L].contiguous()
 
     def unpad(self, flat: Tensor, N: int | None = None) -> Tensor:
