@@ -498,3 +498,16 @@ def test_grouped_heads_with_causal_and_padding(L, S, kind, window):
     if window is None:
         assert plan(L, S, mask, causal=L > 1, window=None).path == (
             "fused" if L == 1 else "offset-causal")
+
+
+def test_the_cached_bottom_right_mask_serves_inference_then_training():
+    # the small bottom-right causal path caches its (L, S) mask; made under inference_mode
+    # it must still serve a later call that is differentiated (no inference tensor saved)
+    q, k, v = qkv(5, 9, seed=25)
+    with torch.inference_mode():
+        first = al.scaled_dot_product_attention(q, k, v, causal=True)
+    q, k, v = (t.clone().requires_grad_() for t in (q, k, v))
+    out = al.scaled_dot_product_attention(q, k, v, causal=True)
+    out.sum().backward()
+    assert oracle.rel_err(out, first) <= 1e-12
+    assert all(t.grad is not None and torch.isfinite(t.grad).all() for t in (q, k, v))

@@ -26,20 +26,28 @@ def _sizes(profile: str) -> tuple[tuple[int, int, int], list[int]]:
     return (2, 8, 64), [256, 512, 1024, 2048]
 
 
+#: Interleaved rounds per case (at least): each call takes milliseconds, and with another
+#: process on the cores a call either runs undisturbed or loses a scheduler time slice, so
+#: its times are bimodal; a few rounds give a median from whichever mode came up (torch's
+#: kernel against itself ranged 0.70-1.08x over 15 rounds).
+ROUNDS = 15
+
+
 def cases(profile) -> list[Case]:  # noqa: ANN001 (a runner.Profile)
     """Plain and causal at every size; bottom-right causal (L = N/2) at the largest two."""
     (B, H, D), lengths = _sizes(profile.name)
+    repeats = max(ROUNDS, profile.repeats)
     out = []
     for kind in ("plain", "causal"):
         for N in lengths:
             flops = 4 * B * H * N * N * D / (2 if kind == "causal" else 1)
             out.append(Case("sdpa", f"{kind} fwd", _make(B, H, N, N, D, kind == "causal"),
-                            peer="torch SDPA", n=N, flops=flops))
+                            peer="torch SDPA", n=N, flops=flops, repeats=repeats))
     for N in lengths[-2:]:
         L = N // 2
         flops = 4 * B * H * (L * N - L * L / 2) * D
         out.append(Case("sdpa", "causal L=N/2 fwd", _make(B, H, L, N, D, True),
-                        peer="torch SDPA", n=N, flops=flops))
+                        peer="torch SDPA", n=N, flops=flops, repeats=repeats))
     return out
 
 

@@ -29,7 +29,7 @@ flash_cpu_backward = getattr(torch.ops.aten,
 
 def fused_attention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None, *,
                     scale: float, dropout_p: float = 0.0, is_causal: bool = False,
-                    enable_gqa: bool = False) -> Tensor:
+                    enable_gqa: bool = False, rows_see_keys: bool = False) -> Tensor:
     """``F.scaled_dot_product_attention`` where rows that see no key give zeros.
 
     Args:
@@ -42,12 +42,14 @@ def fused_attention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | No
         dropout_p: Dropout on the weights.
         is_causal: PyTorch's top-left aligned causal flag (only with ``mask=None``).
         enable_gqa: Key/value heads may divide the query heads.
+        rows_see_keys: The caller knows that every row of ``mask`` sees a key (a
+            bottom-right causal mask with ``L <= S``): the check is skipped.
 
     Returns:
         ``(..., L, Ev)``.
     """
     empty = None
-    if mask is not None:
+    if mask is not None and not rows_see_keys:
         empty = blocked_rows(mask)[..., None]  # (..., L, 1): rows that see nothing
         if bool(empty.any()):  # rare: otherwise the mask is passed on as it is, not copied
             mask = mask.masked_fill(empty, True if mask.dtype == torch.bool else 0.0)
