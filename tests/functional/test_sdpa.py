@@ -501,8 +501,8 @@ def test_grouped_heads_with_causal_and_padding(L, S, kind, window):
 
 
 def test_the_cached_bottom_right_mask_serves_inference_then_training():
-    # the small bottom-right causal path caches its (L, S) mask; made under inference_mode
-    # it must still serve a later call that is differentiated (no inference tensor saved)
+    # the small bottom-right causal path caches its (L, S) mask: first made under
+    # inference_mode, it must serve a later differentiated call with the same numbers
     q, k, v = qkv(5, 9, seed=25)
     with torch.inference_mode():
         first = al.scaled_dot_product_attention(q, k, v, causal=True)

@@ -240,7 +240,7 @@ def _bottom_right(L: int, S: int, device: torch.device) -> Tensor:
     """The bottom-right causal ``(L, S)`` bool mask (``L < S``), made once per shape.
 
     Shared by every call of that shape, so never written to. Made outside inference
-    mode: an inference tensor could not be saved for a later call's backward. With
+    mode, so that it is an ordinary tensor whichever mode the first call ran in. With
     another process on the cores, each small op (making the mask, checking its rows)
     is one more parallel region that can lose a scheduler time slice: bottom-right
     causal at L=512, S=1024 ran 0.48-0.69x torch's time-ratio busy while it made and
