@@ -511,3 +511,16 @@ def test_the_cached_bottom_right_mask_serves_inference_then_training():
     out.sum().backward()
     assert oracle.rel_err(out, first) <= 1e-12
     assert all(t.grad is not None and torch.isfinite(t.grad).all() for t in (q, k, v))
+
+
+@pytest.mark.parametrize(("L", "S"), [(1, 4), (3, 7), (5, 9), (40, 70)])
+def test_grouped_heads_bottom_right_causal_without_a_mask(L, S):
+    # the small path: one fused call with the cached (L, S) mask and grouped key/value heads
+    B, H, G, D = 2, 6, 2, 5
+    q, k, v = oracle.randn(B, H, L, D, seed=81), oracle.randn(B, G, S, D, seed=82), \
+        oracle.randn(B, G, S, D, seed=83)
+    assert plan(L, S, None, causal=L > 1, window=None).path == "fused"
+    out = attend(q, k, v, None, causal=True, window=None, scale=D ** -0.5, dropout_p=0.0)
+    ref, _ = oracle.attention(q, k.repeat_interleave(H // G, dim=1),
+                              v.repeat_interleave(H // G, dim=1), None, causal=True)
+    assert oracle.rel_err(out, ref) <= 1e-6
