@@ -99,7 +99,7 @@ def add_decode_options(parser: CliParser) -> None:
 
     parser.add_option("compile", action="store_true",
                       help="decode through torch.compile: the first answer waits for a compile "
-                           "(~10 s for a toy model, 15-45 s for smollm2 on 2 idle cores), later "
+                           "(~10 s for a toy model, 15-60 s for smollm2 on an idle machine), later "
                            "tokens come faster")
     parser.add_option("quantize", choices=list(QUANTIZATIONS), default=None,
                       help="decode with int8 copies of the weights (one scale per row): "

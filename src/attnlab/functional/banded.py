@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .fused import flash_cpu
+from .fused import fused_attention
 from .masks import blocked_rows
 
 
@@ -42,10 +42,12 @@ class BandedAttention(torch.autograd.Function):
     key ``(N, S, D)``, value ``(N, S, Dv)``, key_bias ``(N or 1, S)`` additive or
     None -> ``(N, L, Dv)``. Rows that see no key are zero, with zero gradients.
 
-    The blocks are taken a *chunk* at a time (see :meth:`_Band.chunks`). Per chunk
-    the forward is one product that also scales and adds the band's mask
-    (``baddbmm``), one softmax written over the scores, and one product with the
-    values written straight into the output. The backward recomputes the weights
+    The forward is one fused-kernel call over all blocks (:meth:`_Band.flash`)
+    where it can be; otherwise, and in the backward, the blocks are taken a
+    *chunk* at a time (see :meth:`_Band.chunks`). Per chunk the chunked forward is
+    one product that also scales and adds the band's mask (``baddbmm``), one
+    softmax written over the scores, and one product with the values written
+    straight into the output. The backward recomputes the weights
     and adds four products: ``∂W = G Vᵀ``, ``∂Q = scale · ∂S K``, and the key and
     value gradients, which are accumulated straight into the keys' rows by one
     ``baddbmm_`` per ``Q``-wide column strip of the key blocks (strip ``t`` of
@@ -111,7 +113,7 @@ def _flat(x: Tensor) -> Tensor:
 CHUNK_BYTES = 24 * 2**20
 """At most about this many bytes of scores are computed at once (:class:`BandedAttention`).
 
-The forward keeps one scratch buffer of this size and the backward two, reused by every
+The chunked forward keeps one scratch buffer of this size and the backward two, reused by every
 chunk of a call: together they stay within a 32 MiB last-level cache, so the softmax and
 the products read scores that are still cached (measured: softmax over 10 MiB chunks took
 a sixth of the time of one pass over the 80 MiB band)."""
@@ -161,26 +163,27 @@ class _Band:
             self.key_blocks = self.keys(key_bias[..., None]).squeeze(-1)[:, :, None, :]
 
     def flash(self, q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor | None:
-        """The whole band's output ``(N, n, Q, Dv)`` in ONE call of PyTorch's CPU flash kernel.
+        """The whole band's output ``(N, n, Q, Dv)`` in ONE call of PyTorch's fused kernel.
 
         The blocks are its batch and head axes: queries ``(N, n, Q, D)``, the strided
         key and value block views ``(N, n, K, ·)`` as they are (no copy), and the
-        band's own mask ``(1, n, Q, K)`` as its additive mask; the kernel never writes
-        the scores out. One parallel region per call instead of three per chunk, which
-        matters most when other work shares the cores (N=8192, w=257, causal, 2 threads,
-        medians of 7 interleaved runs: 37.3 against 40.9 ms alone, 64-96 against
-        110-136 ms with another process busy).
+        band's own mask ``(1, n, Q, K)`` as its additive mask
+        (:func:`~attnlab.functional.fused.fused_attention`, which takes the CPU flash
+        kernel here: it never writes the scores out). One parallel region per call
+        instead of three per chunk, which matters most when other work shares the
+        cores (N=8192, w=257, causal, 2 threads, medians of 7 interleaved runs: 37.3
+        against 40.9 ms alone, 64-96 against 110-136 ms with another process busy).
 
-        None (the caller computes the chunks itself) off the CPU, without the kernel,
-        for a value width other than the query's, with a per-key mask, or when some
-        rows see no key (``L > S``): cases the kernel's masking cannot express exactly.
+        None (the caller computes the chunks itself) off the CPU, for a value width
+        other than the query's (the flash kernel's condition; another kernel would
+        make the ``(N, n, Q, K)`` scores), with a per-key mask, or when some rows see
+        no key (``L > S``).
         """
-        if (flash_cpu is None or q.device.type != "cpu" or self.key_bias is not None
-                or self.blind_spans or v.shape[-1] != q.shape[-1]
-                or q.dtype not in (torch.float32, torch.float64, torch.bfloat16, torch.float16)):
+        if (q.device.type != "cpu" or self.key_bias is not None or self.blind_spans
+                or v.shape[-1] != q.shape[-1]):
             return None
-        out, _ = flash_cpu(q, k, v, 0.0, False, attn_mask=self.geometry, scale=scale)
-        return out
+        # filler rows see their whole block, real rows at least themselves: no row is blind
+        return fused_attention(q, k, v, self.geometry, scale=scale, rows_see_keys=True)
 
     def chunks(self) -> list[tuple[slice, slice]]:
         """``(batch rows, blocks)`` index pairs, each within about :data:`CHUNK_BYTES` of scores.

@@ -16,16 +16,6 @@ from torch import Tensor
 
 from .masks import blocked_rows
 
-#: PyTorch's CPU flash-attention kernel as ATen ops (private, but stable in signature since
-#: torch 2.2): ``flash_cpu(q, k, v, dropout_p, is_causal, *, attn_mask, scale)`` returns the
-#: output and each row's log-sum-exp; ``flash_cpu_backward`` takes those back. None where
-#: this torch lacks them (the callers then take their own paths). Used by the offset-causal
-#: path and the banded kernel's forward, which need the log-sum-exp or strided block views
-#: that ``F.scaled_dot_product_attention`` does not give or take.
-flash_cpu = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
-flash_cpu_backward = getattr(torch.ops.aten,
-                             "_scaled_dot_product_flash_attention_for_cpu_backward", None)
-
 
 def fused_attention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None, *,
                     scale: float, dropout_p: float = 0.0, is_causal: bool = False,
@@ -43,7 +33,8 @@ def fused_attention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | No
         is_causal: PyTorch's top-left aligned causal flag (only with ``mask=None``).
         enable_gqa: Key/value heads may divide the query heads.
         rows_see_keys: The caller knows that every row of ``mask`` sees a key (a
-            bottom-right causal mask with ``L <= S``): the check is skipped.
+            bottom-right causal mask with ``L <= S``, the banded kernel's block
+            mask where no row is blind): the check, a pass over the mask, is skipped.
 
     Returns:
         ``(..., L, Ev)``.

@@ -32,8 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .fused import flash_cpu, flash_cpu_backward
 from .masks import as_bias
+
+_flash = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+_flash_backward = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu_backward",
+                          None)
 
 
 def offset_causal(
@@ -52,7 +55,7 @@ def offset_causal(
     more than 4 dims, a value width other than the query's.
     """
     L, S, dims = query.shape[-2], key.shape[-2], query.dim()
-    if (flash_cpu is None or flash_cpu_backward is None or dropout_p != 0.0 or dims > 4
+    if (_flash is None or _flash_backward is None or dropout_p != 0.0 or dims > 4
             or value.shape[-1] != query.shape[-1]
             or query.device.type != "cpu" or (key_mask is not None and key_mask.dim() > 4)
             or query.dtype not in (torch.float32, torch.float64, torch.bfloat16, torch.float16)
@@ -86,7 +89,7 @@ class OffsetCausal(torch.autograd.Function):
         L, S = query.shape[-2], key.shape[-2]
         offset = S - L
         parts = _parts(key, value, key_bias, offset)
-        results = [flash_cpu(query, k, v, 0.0, causal, attn_mask=bias, scale=scale)
+        results = [_flash(query, k, v, 0.0, causal, attn_mask=bias, scale=scale)
                    for k, v, bias, causal in parts]
         lses = [lse if bias is None else lse.masked_fill(_blind(bias, causal, L), float("-inf"))
                 for (_, lse), (_, _, bias, causal) in zip(results, parts, strict=True)]
@@ -111,7 +114,7 @@ class OffsetCausal(torch.autograd.Function):
         query, key, value, key_bias, out, lse = ctx.saved_tensors
         offset = key.shape[-2] - query.shape[-2]
         grad_out = grad_out.contiguous()  # sum()'s gradient has stride 0
-        grads = [flash_cpu_backward(grad_out, query, k, v, out, lse, 0.0, causal, attn_mask=bias,
+        grads = [_flash_backward(grad_out, query, k, v, out, lse, 0.0, causal, attn_mask=bias,
                                  scale=ctx.scale)
                  for k, v, bias, causal in _parts(key, value, key_bias, offset)]
         grad_q = grads[0][0] if len(grads) == 1 else grads[0][0] + grads[1][0]

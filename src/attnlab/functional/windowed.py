@@ -11,10 +11,15 @@ Two implementations share that block structure, and both take every block at
 once through strided views of the keys (no Python loop per block, so the
 OpenMP thread pool wakes a few times per call; see :mod:`attnlab.functional.banded`):
 
-* ``banded.BandedAttention`` (the default): batched matrix products, one softmax,
-  a backward pass that recomputes the weights, chunked to bound memory.
+* ``banded.BandedAttention`` (the default): a forward of one fused-kernel call
+  over all blocks (the keys as strided block views, the band's cached mask), or,
+  with a key mask or rows that see nothing, batched matrix products and one
+  softmax per chunk; a backward that recomputes the weights per chunk with
+  batched products, chunked to bound memory.
 * the fused-kernel version (with dropout, half precision, or a key mask that
-  needs a gradient): PyTorch's SDPA over the blocks with a small ``(Q, K)`` mask.
+  needs a gradient): PyTorch's SDPA over the blocks with a ``(n, Q, K)`` mask,
+  differentiated by autograd through the kernel (its own block views, made with
+  ``unfold``, whose backward is cheap).
 
 Shape letters: N flattened batch, L queries, S keys, D head width, Dv value
 width, n blocks, nb blocks in a chunk, Q queries per block, K keys per block.

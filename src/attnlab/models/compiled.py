@@ -133,7 +133,7 @@ def _mv(x: Tensor, wt: Weight, b: Tensor | None) -> Tensor:
     the same sum over the int8 row, widened in registers, times the row's scale.
     """
     if isinstance(wt, Int8Rows):
-        out = (x.unsqueeze(-2) * wt.q).sum(-1) * wt.scale  # int8 (N, K) read, never widened
+        out = (x.unsqueeze(-2) * wt.q).sum(-1) * wt.scale  # int8 rows read; no float copy made
     else:
         out = (x.unsqueeze(-2) * wt.t()).sum(-1)  # (B, 1, N, K) summed over K, never made
     return out if b is None else out + b
